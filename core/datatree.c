@@ -1,0 +1,560 @@
+/* The data tree: znodes by full path, children, Stat rules and per-session ephemerals
+ * (client-protocol.md §7). */
+#include "datatree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "path.h"
+#include "zkerr.h"
+
+/* One session's ephemerals, a doubly linked list through znode.eph_prev/eph_next. */
+struct eph_session {
+    int64_t session_id;
+    struct znode *head, *tail;
+    size_t count;
+    struct eph_session *next;
+};
+
+struct datatree {
+    struct znode **buckets; /* chained through znode.hash_next */
+    size_t nbuckets;        /* a power of two */
+    size_t nnodes;          /* distinct nodes, the root once */
+    struct eph_session **eph_buckets;
+    size_t eph_nbuckets;
+    size_t eph_nsessions;
+    int64_t ephemerals_total;
+    int64_t data_size; /* approximate_data_size, kept incrementally */
+    struct acl_cache *acls;
+    struct znode *root;
+};
+
+#define DT_INITIAL_BUCKETS 1024
+#define DT_INITIAL_EPH_BUCKETS 64
+
+static uint64_t dt_hash_path(const char *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+    return h ^ (h >> 29); /* FNV's low bits mix poorly; the bucket index uses them */
+}
+
+static size_t dt_hash_session(int64_t id, size_t nbuckets)
+{
+    uint64_t x = (uint64_t)id;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (nbuckets - 1);
+}
+
+/* Java's String.length() of the path: valid paths hold only BMP characters, one UTF-16 unit
+ * each, so count every byte that does not continue a UTF-8 sequence. */
+static int64_t dt_path_units(const char *p, size_t len)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return n;
+}
+
+static int64_t dt_node_size(const struct znode *n)
+{
+    return dt_path_units(n->path, n->path_len) + (n->data_len > 0 ? n->data_len : 0);
+}
+
+enum znode_kind znode_kind(const struct znode *n)
+{
+    int64_t owner = n->ephemeral_owner;
+    if (owner == 0)
+        return ZNODE_PERSISTENT;
+    if (owner == ZNODE_OWNER_CONTAINER)
+        return ZNODE_CONTAINER;
+    if ((owner & ZNODE_OWNER_TTL_MASK) == ZNODE_OWNER_TTL_MASK)
+        return ZNODE_TTL;
+    return ZNODE_EPHEMERAL;
+}
+
+/* ---- the path table ---- */
+
+static struct znode **dt_slot(const struct datatree *t, const char *path, size_t len)
+{
+    struct znode **pp = &t->buckets[dt_hash_path(path, len) & (t->nbuckets - 1)];
+    while (*pp != NULL && ((*pp)->path_len != len || memcmp((*pp)->path, path, len) != 0))
+        pp = &(*pp)->hash_next;
+    return pp;
+}
+
+struct znode *datatree_get(const struct datatree *t, const char *path, size_t len)
+{
+    return *dt_slot(t, path, len);
+}
+
+static void dt_grow_table(struct datatree *t)
+{
+    size_t nb = t->nbuckets * 2;
+    struct znode **b = calloc(nb, sizeof(*b));
+    if (b == NULL)
+        return; /* a fuller table is slower, not wrong */
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct znode *n = t->buckets[i];
+        while (n != NULL) {
+            struct znode *next = n->hash_next;
+            size_t s = dt_hash_path(n->path, n->path_len) & (nb - 1);
+            n->hash_next = b[s];
+            b[s] = n;
+            n = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = nb;
+}
+
+/* ---- children ---- */
+
+static int dt_child_add(struct znode *parent, struct znode *child)
+{
+    if (parent->num_children == parent->children_cap) {
+        uint32_t cap = parent->children_cap != 0 ? parent->children_cap * 2 : 4;
+        struct znode **c = realloc(parent->children, cap * sizeof(*c));
+        if (c == NULL)
+            return -ENOMEM;
+        parent->children = c;
+        parent->children_cap = cap;
+    }
+    child->index_in_parent = parent->num_children;
+    parent->children[parent->num_children++] = child;
+    return 0;
+}
+
+static void dt_child_remove(struct znode *parent, struct znode *child)
+{
+    uint32_t i = child->index_in_parent, last = --parent->num_children;
+    if (i != last) {
+        parent->children[i] = parent->children[last];
+        parent->children[i]->index_in_parent = i;
+    }
+    if (last == 0) {
+        free(parent->children);
+        parent->children = NULL;
+        parent->children_cap = 0;
+    } else if (last <= parent->children_cap / 4 && parent->children_cap > 8) {
+        /* Give back memory after a mass delete; failure just keeps the bigger array. */
+        struct znode **c = realloc(parent->children, parent->children_cap / 2 * sizeof(*c));
+        if (c != NULL) {
+            parent->children = c;
+            parent->children_cap /= 2;
+        }
+    }
+}
+
+/* ---- ephemeral lists ---- */
+
+static struct eph_session **dt_eph_slot(const struct datatree *t, int64_t session_id)
+{
+    struct eph_session **pp = &t->eph_buckets[dt_hash_session(session_id, t->eph_nbuckets)];
+    while (*pp != NULL && (*pp)->session_id != session_id)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void dt_eph_grow(struct datatree *t)
+{
+    size_t nb = t->eph_nbuckets * 2;
+    struct eph_session **b = calloc(nb, sizeof(*b));
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < t->eph_nbuckets; i++) {
+        struct eph_session *s = t->eph_buckets[i];
+        while (s != NULL) {
+            struct eph_session *next = s->next;
+            size_t k = dt_hash_session(s->session_id, nb);
+            s->next = b[k];
+            b[k] = s;
+            s = next;
+        }
+    }
+    free(t->eph_buckets);
+    t->eph_buckets = b;
+    t->eph_nbuckets = nb;
+}
+
+/* Looks up the session's list, creating it when missing. NULL on ENOMEM. */
+static struct eph_session *dt_eph_session(struct datatree *t, int64_t session_id)
+{
+    struct eph_session **pp = dt_eph_slot(t, session_id);
+    if (*pp != NULL)
+        return *pp;
+    struct eph_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->session_id = session_id;
+    *pp = s;
+    if (++t->eph_nsessions > t->eph_nbuckets)
+        dt_eph_grow(t);
+    return s;
+}
+
+/* Unlinks and frees a session entry that holds no node. */
+static void dt_eph_drop(struct datatree *t, struct eph_session *s)
+{
+    struct eph_session **pp = dt_eph_slot(t, s->session_id);
+    *pp = s->next;
+    free(s);
+    t->eph_nsessions--;
+}
+
+static void dt_eph_append(struct datatree *t, struct eph_session *s, struct znode *n)
+{
+    n->eph_next = NULL;
+    n->eph_prev = s->tail;
+    if (s->tail != NULL)
+        s->tail->eph_next = n;
+    else
+        s->head = n;
+    s->tail = n;
+    s->count++;
+    t->ephemerals_total++;
+}
+
+static void dt_eph_remove(struct datatree *t, struct znode *n)
+{
+    struct eph_session **pp = dt_eph_slot(t, n->ephemeral_owner);
+    struct eph_session *s = *pp;
+    if (s == NULL)
+        return;
+    if (n->eph_prev != NULL)
+        n->eph_prev->eph_next = n->eph_next;
+    else
+        s->head = n->eph_next;
+    if (n->eph_next != NULL)
+        n->eph_next->eph_prev = n->eph_prev;
+    else
+        s->tail = n->eph_prev;
+    n->eph_prev = n->eph_next = NULL;
+    t->ephemerals_total--;
+    if (--s->count == 0)
+        dt_eph_drop(t, s);
+}
+
+/* ---- nodes ---- */
+
+/* The node and its path share one allocation. */
+static struct znode *dt_node_new(const char *path, size_t len)
+{
+    struct znode *n = calloc(1, sizeof(*n) + len + 1);
+    if (n == NULL)
+        return NULL;
+    n->path = (char *)(n + 1);
+    memcpy(n->path, path, len);
+    n->path[len] = '\0';
+    n->path_len = (uint32_t)len;
+    const char *slash = memrchr(path, '/', len);
+    n->name_off = slash != NULL ? (uint32_t)(slash - path) + 1 : 0;
+    n->data_len = -1;
+    return n;
+}
+
+static void dt_node_free(struct znode *n)
+{
+    free(n->data);
+    free(n->children);
+    free(n);
+}
+
+/* Copies data into a fresh buffer; *copy is NULL for null or empty data. */
+static int dt_copy_data(const uint8_t *data, int32_t data_len, uint8_t **copy)
+{
+    *copy = NULL;
+    if (data_len <= 0)
+        return 0;
+    *copy = malloc((size_t)data_len);
+    if (*copy == NULL)
+        return -ENOMEM;
+    memcpy(*copy, data, (size_t)data_len);
+    return 0;
+}
+
+static void dt_table_insert(struct datatree *t, struct znode *n)
+{
+    struct znode **pp = &t->buckets[dt_hash_path(n->path, n->path_len) & (t->nbuckets - 1)];
+    n->hash_next = *pp;
+    *pp = n;
+    if (++t->nnodes > t->nbuckets)
+        dt_grow_table(t);
+}
+
+/* A system node with all-zero Stat and empty (not null) data, under `parent`. */
+static struct znode *dt_add_system_node(struct datatree *t, struct znode *parent, const char *path,
+                                        const struct zk_acl_vec *acl)
+{
+    struct znode *n = dt_node_new(path, strlen(path));
+    if (n == NULL)
+        return NULL;
+    n->data_len = 0;
+    n->acl_id = acl_cache_intern(t->acls, acl);
+    if (n->acl_id < 0 || (parent != NULL && dt_child_add(parent, n) != 0)) {
+        if (n->acl_id > 0)
+            acl_cache_release(t->acls, n->acl_id);
+        dt_node_free(n);
+        return NULL;
+    }
+    n->parent = parent;
+    for (struct znode *a = parent; a != NULL; a = a->parent)
+        a->descendants++;
+    dt_table_insert(t, n);
+    t->data_size += dt_node_size(n);
+    return n;
+}
+
+struct datatree *datatree_new(void)
+{
+    struct datatree *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->nbuckets = DT_INITIAL_BUCKETS;
+    t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+    t->eph_nbuckets = DT_INITIAL_EPH_BUCKETS;
+    t->eph_buckets = calloc(t->eph_nbuckets, sizeof(*t->eph_buckets));
+    t->acls = acl_cache_new();
+    if (t->buckets == NULL || t->eph_buckets == NULL || t->acls == NULL) {
+        datatree_free(t);
+        return NULL;
+    }
+
+    struct zk_acl open_item = {.perms = ZK_PERM_ALL, .id = {.scheme = "world", .id = "anyone"}};
+    struct zk_acl read_item = {.perms = ZK_PERM_READ, .id = {.scheme = "world", .id = "anyone"}};
+    struct zk_acl_vec open_acl = {.count = 1, .items = &open_item};
+    struct zk_acl_vec read_acl = {.count = 1, .items = &read_item};
+    struct znode *zk, *config;
+    if ((t->root = dt_add_system_node(t, NULL, "/", &open_acl)) == NULL ||
+        (zk = dt_add_system_node(t, t->root, "/zookeeper", &open_acl)) == NULL ||
+        dt_add_system_node(t, zk, "/zookeeper/quota", &open_acl) == NULL ||
+        (config = dt_add_system_node(t, zk, "/zookeeper/config", &read_acl)) == NULL) {
+        datatree_free(t);
+        return NULL;
+    }
+    /* Java's "" alias of the root adds nothing to data_size: an empty key and empty data. */
+    config->aversion = -1;
+    return t;
+}
+
+void datatree_free(struct datatree *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; t->buckets != NULL && i < t->nbuckets; i++) {
+        struct znode *n = t->buckets[i];
+        while (n != NULL) {
+            struct znode *next = n->hash_next;
+            dt_node_free(n);
+            n = next;
+        }
+    }
+    for (size_t i = 0; t->eph_buckets != NULL && i < t->eph_nbuckets; i++) {
+        struct eph_session *s = t->eph_buckets[i];
+        while (s != NULL) {
+            struct eph_session *next = s->next;
+            free(s);
+            s = next;
+        }
+    }
+    free(t->buckets);
+    free(t->eph_buckets);
+    acl_cache_free(t->acls);
+    free(t);
+}
+
+void znode_stat(const struct znode *n, struct zk_stat *out)
+{
+    out->czxid = n->czxid;
+    out->mzxid = n->mzxid;
+    out->ctime = n->ctime;
+    out->mtime = n->mtime;
+    out->version = n->version;
+    /* Java computes 2*C - numChildren in int arithmetic, wrapping on overflow. */
+    out->cversion = (int32_t)((uint32_t)n->cversion * 2u - n->num_children);
+    out->aversion = n->aversion;
+    out->ephemeral_owner = znode_kind(n) == ZNODE_EPHEMERAL ? n->ephemeral_owner : 0;
+    out->data_length = n->data_len > 0 ? n->data_len : 0;
+    out->num_children = (int32_t)n->num_children;
+    out->pzxid = n->pzxid;
+}
+
+const struct zk_acl_vec *datatree_acl(const struct datatree *t, const struct znode *n)
+{
+    return acl_cache_get(t->acls, n->acl_id);
+}
+
+struct acl_cache *datatree_acl_cache(struct datatree *t)
+{
+    return t->acls;
+}
+
+static struct znode *dt_parent_of(const struct datatree *t, const char *path, size_t len)
+{
+    long plen = path_parent_len(path, len);
+    if (plen < 0)
+        return NULL;
+    if (plen == 0)
+        return t->root;
+    return datatree_get(t, path, (size_t)plen);
+}
+
+int datatree_create(struct datatree *t, const char *path, size_t len, const uint8_t *data,
+                    int32_t data_len, const struct zk_acl_vec *acl, int64_t ephemeral_owner,
+                    int32_t parent_cversion, int64_t zxid, int64_t time_ms, struct znode **out)
+{
+    if (len == 1 && path[0] == '/')
+        return ZK_NODEEXISTS;
+    struct znode *parent = dt_parent_of(t, path, len);
+    if (parent == NULL)
+        return ZK_NONODE;
+    struct znode **slot = dt_slot(t, path, len);
+    if (*slot != NULL)
+        return ZK_NODEEXISTS;
+    if (len > UINT32_MAX)
+        return -ENOMEM;
+
+    struct znode *n = dt_node_new(path, len);
+    if (n == NULL)
+        return -ENOMEM;
+    struct eph_session *s = NULL;
+    n->ephemeral_owner = ephemeral_owner;
+    if (dt_copy_data(data, data_len, &n->data) != 0 ||
+        (n->acl_id = acl_cache_intern(t->acls, acl)) < 0 ||
+        (znode_kind(n) == ZNODE_EPHEMERAL && (s = dt_eph_session(t, ephemeral_owner)) == NULL) ||
+        dt_child_add(parent, n) != 0) {
+        if (s != NULL && s->count == 0)
+            dt_eph_drop(t, s);
+        if (n->acl_id > 0)
+            acl_cache_release(t->acls, n->acl_id);
+        dt_node_free(n);
+        return -ENOMEM;
+    }
+    n->data_len = data_len < 0 ? -1 : data_len;
+    n->czxid = n->mzxid = n->pzxid = zxid;
+    n->ctime = n->mtime = time_ms;
+    n->parent = parent;
+    if (s != NULL)
+        dt_eph_append(t, s, n);
+
+    parent->cversion = parent_cversion;
+    parent->pzxid = zxid;
+    for (struct znode *a = parent; a != NULL; a = a->parent)
+        a->descendants++;
+    /* Nothing above touched the table, so the empty slot dt_slot found is still the chain's
+     * end: link there instead of hashing the path again. */
+    *slot = n;
+    if (++t->nnodes > t->nbuckets)
+        dt_grow_table(t);
+    t->data_size += dt_node_size(n);
+    if (out != NULL)
+        *out = n;
+    return 0;
+}
+
+int datatree_delete(struct datatree *t, const char *path, size_t len, int64_t zxid)
+{
+    struct znode **slot = dt_slot(t, path, len);
+    struct znode *n = *slot;
+    if (n == NULL)
+        return ZK_NONODE;
+    if (n->parent == NULL)
+        return ZK_BADARGUMENTS;
+    if (n->num_children != 0)
+        return ZK_NOTEMPTY;
+
+    *slot = n->hash_next;
+    t->nnodes--;
+    t->data_size -= dt_node_size(n);
+    struct znode *parent = n->parent;
+    dt_child_remove(parent, n);
+    parent->pzxid = zxid;
+    for (struct znode *a = parent; a != NULL; a = a->parent)
+        a->descendants--;
+    if (znode_kind(n) == ZNODE_EPHEMERAL)
+        dt_eph_remove(t, n);
+    acl_cache_release(t->acls, n->acl_id);
+    dt_node_free(n);
+    return 0;
+}
+
+int datatree_set_data(struct datatree *t, const char *path, size_t len, const uint8_t *data,
+                      int32_t data_len, int32_t new_version, int64_t zxid, int64_t time_ms)
+{
+    struct znode *n = datatree_get(t, path, len);
+    if (n == NULL)
+        return ZK_NONODE;
+    uint8_t *copy;
+    if (dt_copy_data(data, data_len, &copy) != 0)
+        return -ENOMEM;
+    t->data_size -= n->data_len > 0 ? n->data_len : 0;
+    free(n->data);
+    n->data = copy;
+    n->data_len = data_len < 0 ? -1 : data_len;
+    t->data_size += n->data_len > 0 ? n->data_len : 0;
+    n->version = new_version;
+    n->mzxid = zxid;
+    n->mtime = time_ms;
+    return 0;
+}
+
+int datatree_set_acl(struct datatree *t, const char *path, size_t len, const struct zk_acl_vec *acl,
+                     int32_t new_aversion)
+{
+    struct znode *n = datatree_get(t, path, len);
+    if (n == NULL)
+        return ZK_NONODE;
+    int64_t id = acl_cache_intern(t->acls, acl);
+    if (id < 0)
+        return -ENOMEM;
+    acl_cache_release(t->acls, n->acl_id);
+    n->acl_id = id;
+    n->aversion = new_aversion;
+    return 0;
+}
+
+void datatree_each_ephemeral(const struct datatree *t, int64_t session_id,
+                             void (*fn)(struct znode *n, void *arg), void *arg)
+{
+    struct eph_session *s = *dt_eph_slot(t, session_id);
+    for (struct znode *n = s != NULL ? s->head : NULL; n != NULL; n = n->eph_next)
+        fn(n, arg);
+}
+
+size_t datatree_ephemeral_count(const struct datatree *t, int64_t session_id)
+{
+    struct eph_session *s = *dt_eph_slot(t, session_id);
+    return s != NULL ? s->count : 0;
+}
+
+void datatree_each(const struct datatree *t, void (*fn)(struct znode *n, void *arg), void *arg)
+{
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (struct znode *n = t->buckets[i]; n != NULL; n = n->hash_next)
+            fn(n, arg);
+}
+
+int64_t datatree_descendants(const struct znode *n)
+{
+    return n->descendants;
+}
+
+int64_t datatree_node_count(const struct datatree *t)
+{
+    return (int64_t)t->nnodes + 1; /* Java's "" alias of the root */
+}
+
+int64_t datatree_approximate_data_size(const struct datatree *t)
+{
+    return t->data_size;
+}
+
+int64_t datatree_ephemerals_total(const struct datatree *t)
+{
+    return t->ephemerals_total;
+}

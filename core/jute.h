@@ -1,0 +1,59 @@
+/* Jute binary archive: ZooKeeper's big-endian record encoding (client-protocol.md §1.2). */
+#ifndef CORRAL_JUTE_H
+#define CORRAL_JUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads from a caller-owned, mutable buffer. Any error (truncation, a negative length other
+ * than -1, a length above max_field_bytes) sets `failed`; later reads then return zero values,
+ * so a decoder checks `failed` once at the end. */
+struct jute_reader {
+    uint8_t *p;
+    uint8_t *end;
+    size_t max_field_bytes; /* cap on one buffer/ustring/vector length (jute.maxbuffer + extra) */
+    bool failed;
+};
+
+void jute_reader_init(struct jute_reader *r, uint8_t *buf, size_t len, size_t max_field_bytes);
+bool jute_read_bool(struct jute_reader *r);   /* any non-zero byte is true */
+int32_t jute_read_int(struct jute_reader *r);
+int64_t jute_read_long(struct jute_reader *r);
+/* A buffer: returns its length, -1 for null (then *data is NULL). *data points into the
+ * reader's buffer. */
+int32_t jute_read_buffer(struct jute_reader *r, const uint8_t **data);
+/* A ustring, NUL-terminated in place (the bytes move over their own length prefix, so the
+ * buffer is modified). Returns NULL for null (length -1) or on failure; *is_null tells which
+ * when not NULL. *len_out (may be NULL) gets the byte length. A string containing a NUL byte
+ * is returned as is; callers that validate paths see the embedded NUL through *len_out. */
+char *jute_read_ustring(struct jute_reader *r, bool *is_null, size_t *len_out);
+/* A vector's count: -1 for null; a count above max_field_bytes, or one whose elements of at
+ * least min_element_bytes each cannot fit in the remaining bytes, fails. */
+int32_t jute_read_count(struct jute_reader *r, size_t min_element_bytes);
+size_t jute_remaining(const struct jute_reader *r);
+
+/* Writes into a growing heap buffer. Allocation failure sets `failed`. */
+struct jute_writer {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    bool failed;
+};
+
+void jute_writer_init(struct jute_writer *w);
+void jute_writer_free(struct jute_writer *w);
+void jute_writer_reset(struct jute_writer *w); /* len = 0, clears failed, keeps the allocation */
+void jute_write_bool(struct jute_writer *w, bool v);
+void jute_write_int(struct jute_writer *w, int32_t v);
+void jute_write_long(struct jute_writer *w, int64_t v);
+void jute_write_buffer(struct jute_writer *w, const void *data, int32_t len); /* -1: null */
+void jute_write_ustring(struct jute_writer *w, const char *s); /* NULL: null */
+void jute_write_ustring_len(struct jute_writer *w, const char *s, size_t len);
+void jute_write_raw(struct jute_writer *w, const void *data, size_t len);
+/* Frames: begin reserves the 4-byte length and returns its offset; end patches it. */
+size_t jute_frame_begin(struct jute_writer *w);
+void jute_frame_end(struct jute_writer *w, size_t frame_offset);
+void jute_patch_int(struct jute_writer *w, size_t offset, int32_t v);
+
+#endif
