@@ -139,8 +139,11 @@ static void apply_close_session(struct server *srv, const struct txn_header *hdr
     }
     free(ep.items);
     struct session *s = sessions_get(srv->sessions, hdr->client_id);
-    if (s != NULL)
+    if (s != NULL) {
+        if (s->conn != NULL)
+            ((struct conn *)s->conn)->session = NULL;
         sessions_remove(srv->sessions, s);
+    }
 }
 
 static void apply_one(struct server *srv, const struct txn_header *hdr, const struct txn *t)

@@ -32,15 +32,24 @@ static const struct {
     const char *name;
     uint32_t code;
 } flw_table[FLW_COUNT] = {
-    [FLW_CONF] = {"conf", 0x636f6e66}, [FLW_CONS] = {"cons", 0x636f6e73},
-    [FLW_CRST] = {"crst", 0x63727374}, [FLW_DIRS] = {"dirs", 0x64697273},
-    [FLW_DUMP] = {"dump", 0x64756d70}, [FLW_ENVI] = {"envi", 0x656e7669},
-    [FLW_GTMK] = {"gtmk", 0x67746d6b}, [FLW_RUOK] = {"ruok", 0x72756f6b},
-    [FLW_STMK] = {"stmk", 0x73746d6b}, [FLW_SRST] = {"srst", 0x73727374},
-    [FLW_SRVR] = {"srvr", 0x73727672}, [FLW_STAT] = {"stat", 0x73746174},
-    [FLW_WCHC] = {"wchc", 0x77636863}, [FLW_WCHP] = {"wchp", 0x77636870},
-    [FLW_WCHS] = {"wchs", 0x77636873}, [FLW_MNTR] = {"mntr", 0x6d6e7472},
-    [FLW_ISRO] = {"isro", 0x6973726f}, [FLW_HASH] = {"hash", 0x68617368},
+    [FLW_CONF] = {"conf", 0x636f6e66},
+    [FLW_CONS] = {"cons", 0x636f6e73},
+    [FLW_CRST] = {"crst", 0x63727374},
+    [FLW_DIRS] = {"dirs", 0x64697273},
+    [FLW_DUMP] = {"dump", 0x64756d70},
+    [FLW_ENVI] = {"envi", 0x656e7669},
+    [FLW_GTMK] = {"gtmk", 0x67746d6b},
+    [FLW_RUOK] = {"ruok", 0x72756f6b},
+    [FLW_STMK] = {"stmk", 0x73746d6b},
+    [FLW_SRST] = {"srst", 0x73727374},
+    [FLW_SRVR] = {"srvr", 0x73727672},
+    [FLW_STAT] = {"stat", 0x73746174},
+    [FLW_WCHC] = {"wchc", 0x77636863},
+    [FLW_WCHP] = {"wchp", 0x77636870},
+    [FLW_WCHS] = {"wchs", 0x77636873},
+    [FLW_MNTR] = {"mntr", 0x6d6e7472},
+    [FLW_ISRO] = {"isro", 0x6973726f},
+    [FLW_HASH] = {"hash", 0x68617368},
     [FLW_TELNET_CLOSE] = {"telnet close", 0xfff4fffd},
 };
 
@@ -272,8 +281,7 @@ static int64_t conn_session_id(const struct conn *c)
 }
 
 /* One line of stat (brief) or cons, without its newline (ServerCnxn.dumpConnectionInfo). */
-static void put_conn(struct jute_writer *w, const struct conn *c, const void *self_conn,
-                     bool brief)
+static void put_conn(struct jute_writer *w, const struct conn *c, const void *self_conn, bool brief)
 {
     char addr[96];
     conn_addr(c, addr, sizeof addr);
@@ -409,8 +417,7 @@ static void answer_conf(struct server *srv, struct jute_writer *w)
          "\nminSessionTimeout=%" PRId64 "\nmaxSessionTimeout=%" PRId64
          "\nclientPortListenBacklog=%" PRId64 "\nserverId=0\n",
          client_port, secure_port, data, dir_size(data), logs, dir_size(logs), cfg->tick_ms,
-         cfg->max_client_cnxns, cfg->min_session_timeout_ms, cfg->max_session_timeout_ms,
-         backlog);
+         cfg->max_client_cnxns, cfg->min_session_timeout_ms, cfg->max_session_timeout_ms, backlog);
 }
 
 static void answer_dirs(struct server *srv, struct jute_writer *w)
@@ -574,7 +581,6 @@ static void put_expiry(struct jute_writer *w, const char *label, struct expiry_l
 
 struct dump_ctx {
     struct server *srv;
-    struct jute_writer *w;
     struct expiry_list list;
     int64_t now_wall;
     uint64_t now_mono;
@@ -613,7 +619,7 @@ static void put_ephemeral(struct znode *n, void *arg)
 
 static void answer_dump(struct server *srv, struct jute_writer *w)
 {
-    struct dump_ctx d = {.srv = srv, .w = w, .now_wall = flw_wall_ms(), .now_mono = flw_mono_ms()};
+    struct dump_ctx d = {.srv = srv, .now_wall = flw_wall_ms(), .now_mono = flw_mono_ms()};
 
     put(w, "SessionTracker dump:\n");
     sessions_each(srv->sessions, collect_session, &d);
@@ -653,8 +659,7 @@ static void answer_dump(struct server *srv, struct jute_writer *w)
         it->id = conn_session_id(c);
         char addr[96];
         conn_addr(c, addr, sizeof addr);
-        snprintf(it->text, sizeof it->text, "ip: %s sessionId: 0x%" PRIx64, addr,
-                 (uint64_t)it->id);
+        snprintf(it->text, sizeof it->text, "ip: %s sessionId: 0x%" PRIx64, addr, (uint64_t)it->id);
     }
     put_expiry(w, "Connections", &d.list);
     free(d.list.items);
@@ -736,6 +741,9 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
     if (cmd < 0 || cmd >= FLW_COUNT)
         return;
     whitelist |= 1u << FLW_SRVR;
+    uint32_t every_word = ((1u << FLW_COUNT) - 1) & ~(1u << FLW_TELNET_CLOSE);
+    if (cmd == FLW_TELNET_CLOSE && (whitelist & every_word) == every_word)
+        return; /* with "*" ZooKeeper reads it as a negative frame length and just closes */
     if (cmd == FLW_TELNET_CLOSE || (whitelist & (1u << cmd)) == 0) {
         putf(w, "%s is not executed because it is not in the whitelist.\n", flw_table[cmd].name);
         return;
@@ -770,8 +778,7 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
     case FLW_WCHS:
         putf(w, "%zu connections watching %zu paths\nTotal watches:%zu\n",
              watches_watcher_count(srv->watches, WATCH_DATA),
-             watches_path_count(srv->watches, WATCH_DATA),
-             watches_count(srv->watches, WATCH_DATA));
+             watches_path_count(srv->watches, WATCH_DATA), watches_count(srv->watches, WATCH_DATA));
         break;
     case FLW_WCHC:
     case FLW_WCHP:

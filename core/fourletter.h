@@ -18,6 +18,7 @@ enum flw_cmd {
 
 /* The command a connection's first 4 bytes name, or -1. */
 int flw_lookup(uint32_t word);
+/* "ruok", ..., "telnet close"; NULL outside 0..FLW_COUNT-1. */
 const char *flw_name(int cmd);
 /* Parses ZooKeeper's 4lw.commands.whitelist ("stat, ruok", "*"); srvr is always allowed.
  * Returns 0, or -1 naming the unknown word in err. */

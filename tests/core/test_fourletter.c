@@ -177,15 +177,24 @@ static void every_code_maps_to_its_command_and_back(void **state)
         int cmd;
         const char *name;
     } codes[] = {
-        {0x72756f6b, FLW_RUOK, "ruok"}, {0x73727672, FLW_SRVR, "srvr"},
-        {0x73746174, FLW_STAT, "stat"}, {0x6d6e7472, FLW_MNTR, "mntr"},
-        {0x636f6e66, FLW_CONF, "conf"}, {0x636f6e73, FLW_CONS, "cons"},
-        {0x6973726f, FLW_ISRO, "isro"}, {0x656e7669, FLW_ENVI, "envi"},
-        {0x64697273, FLW_DIRS, "dirs"}, {0x77636873, FLW_WCHS, "wchs"},
-        {0x77636863, FLW_WCHC, "wchc"}, {0x77636870, FLW_WCHP, "wchp"},
-        {0x64756d70, FLW_DUMP, "dump"}, {0x63727374, FLW_CRST, "crst"},
-        {0x73727374, FLW_SRST, "srst"}, {0x67746d6b, FLW_GTMK, "gtmk"},
-        {0x73746d6b, FLW_STMK, "stmk"}, {0x68617368, FLW_HASH, "hash"},
+        {0x72756f6b, FLW_RUOK, "ruok"},
+        {0x73727672, FLW_SRVR, "srvr"},
+        {0x73746174, FLW_STAT, "stat"},
+        {0x6d6e7472, FLW_MNTR, "mntr"},
+        {0x636f6e66, FLW_CONF, "conf"},
+        {0x636f6e73, FLW_CONS, "cons"},
+        {0x6973726f, FLW_ISRO, "isro"},
+        {0x656e7669, FLW_ENVI, "envi"},
+        {0x64697273, FLW_DIRS, "dirs"},
+        {0x77636873, FLW_WCHS, "wchs"},
+        {0x77636863, FLW_WCHC, "wchc"},
+        {0x77636870, FLW_WCHP, "wchp"},
+        {0x64756d70, FLW_DUMP, "dump"},
+        {0x63727374, FLW_CRST, "crst"},
+        {0x73727374, FLW_SRST, "srst"},
+        {0x67746d6b, FLW_GTMK, "gtmk"},
+        {0x73746d6b, FLW_STMK, "stmk"},
+        {0x68617368, FLW_HASH, "hash"},
         {0xfff4fffd, FLW_TELNET_CLOSE, "telnet close"},
     };
     assert_int_equal(sizeof codes / sizeof codes[0], FLW_COUNT);
@@ -260,8 +269,8 @@ static void doubles_print_as_java_after_rounding_to_four_decimals(void **state)
         {100.0, "100.0"},
         {1.0 / 3.0, "0.3333"},
         {2.0 / 3.0, "0.6667"},
-        {1.0 / 32.0, "0.0313"},  /* an exact tie: HALF_UP */
-        {0.00015, "1.0E-4"},     /* just below the tie in binary */
+        {1.0 / 32.0, "0.0313"},   /* an exact tie: HALF_UP */
+        {0.00015, "1.0E-4"},      /* just below the tie in binary */
         {1.0 / 2000.0, "5.0E-4"}, /* below 1e-3 Java switches to E notation */
         {0.00004, "0.0"},
         {0.001, "0.001"},
@@ -288,7 +297,8 @@ static void a_word_outside_the_whitelist_is_refused_by_name(void **state)
     /* The refusal needs no server. */
     flw_answer(NULL, FLW_CONF, 1u << FLW_SRVR, NULL, &w);
     jute_write_raw(&w, "", 1);
-    assert_string_equal((char *)w.buf, "conf is not executed because it is not in the whitelist.\n");
+    assert_string_equal((char *)w.buf,
+                        "conf is not executed because it is not in the whitelist.\n");
     jute_writer_reset(&w);
     flw_answer(NULL, FLW_TELNET_CLOSE, ALL_WORDS, NULL, &w);
     jute_write_raw(&w, "", 1);
@@ -378,7 +388,8 @@ static void cons_adds_session_fields_only_with_a_session(void **state)
     client->last_zxid = 1;
     client->last_response_ms = 11476390;
     client->last_latency_ms = 11;
-    client->latency = (struct latency_stats){.min_ms = 11, .max_ms = 11, .total_ms = 11, .count = 1};
+    client->latency =
+        (struct latency_stats){.min_ms = 11, .max_ms = 11, .total_ms = 11, .count = 1};
     struct conn *me = add_conn(f, 36000);
     me->is_four_letter = true;
     me->packets_received = 1;
@@ -417,9 +428,9 @@ static void mntr_starts_with_version_and_state_and_counts_honestly(void **state)
     assert_non_null(sess);
     struct zk_acl open = {31, {"world", "anyone"}};
     struct zk_acl_vec acl = {1, &open};
-    assert_int_equal(datatree_create(f->srv.tree, "/e", 2, (const uint8_t *)"ab", 2, &acl, 0x100,
-                                     1, 1, 0, NULL),
-                     0);
+    assert_int_equal(
+        datatree_create(f->srv.tree, "/e", 2, (const uint8_t *)"ab", 2, &acl, 0x100, 1, 1, 0, NULL),
+        0);
     assert_int_equal(watches_add(f->srv.watches, WATCH_DATA, "/e", me, WATCH_STANDARD), 0);
     assert_int_equal(watches_add(f->srv.watches, WATCH_CHILD, "/e", me, WATCH_STANDARD), 0);
     f->srv.latency = (struct latency_stats){.min_ms = 2, .max_ms = 20, .total_ms = 22, .count = 2};
@@ -430,13 +441,20 @@ static void mntr_starts_with_version_and_state_and_counts_honestly(void **state)
     static const struct {
         const char *key, *value;
     } expect[] = {
-        {"zk_avg_latency", "11.0"},     {"zk_max_latency", "20"},
-        {"zk_min_latency", "2"},        {"zk_packets_received", "0"},
-        {"zk_packets_sent", "0"},       {"zk_num_alive_connections", "1"},
-        {"zk_outstanding_requests", "0"}, {"zk_znode_count", "6"},
-        {"zk_watch_count", "2"},        {"zk_ephemerals_count", "1"},
-        {"zk_approximate_data_size", "48"}, {"zk_global_sessions", "1"},
-        {"zk_local_sessions", "0"},     {"zk_connection_drop_probability", "0.0"},
+        {"zk_avg_latency", "11.0"},
+        {"zk_max_latency", "20"},
+        {"zk_min_latency", "2"},
+        {"zk_packets_received", "0"},
+        {"zk_packets_sent", "0"},
+        {"zk_num_alive_connections", "1"},
+        {"zk_outstanding_requests", "0"},
+        {"zk_znode_count", "6"},
+        {"zk_watch_count", "2"},
+        {"zk_ephemerals_count", "1"},
+        {"zk_approximate_data_size", "48"},
+        {"zk_global_sessions", "1"},
+        {"zk_local_sessions", "0"},
+        {"zk_connection_drop_probability", "0.0"},
         {"zk_auth_failed_count", "0"},
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
@@ -458,7 +476,8 @@ static void mntr_starts_with_version_and_state_and_counts_honestly(void **state)
 static void watch_words_report_the_data_table_only(void **state)
 {
     struct fixture *f = *state;
-    assert_string_equal(ask(f, FLW_WCHS, NULL), "0 connections watching 0 paths\nTotal watches:0\n");
+    assert_string_equal(ask(f, FLW_WCHS, NULL),
+                        "0 connections watching 0 paths\nTotal watches:0\n");
     assert_string_equal(ask(f, FLW_WCHC, NULL), "\n");
     assert_string_equal(ask(f, FLW_WCHP, NULL), "\n");
 
@@ -469,14 +488,16 @@ static void watch_words_report_the_data_table_only(void **state)
     assert_int_equal(watches_add(f->srv.watches, WATCH_DATA, "/x", a, WATCH_STANDARD), 0);
     assert_int_equal(watches_add(f->srv.watches, WATCH_CHILD, "/x", a, WATCH_STANDARD), 0);
     assert_int_equal(watches_add(f->srv.watches, WATCH_CHILD, "/y", b, WATCH_STANDARD), 0);
-    assert_string_equal(ask(f, FLW_WCHS, NULL), "1 connections watching 1 paths\nTotal watches:1\n");
+    assert_string_equal(ask(f, FLW_WCHS, NULL),
+                        "1 connections watching 1 paths\nTotal watches:1\n");
     assert_string_equal(ask(f, FLW_WCHC, NULL), "0xa1\n\t/x\n\n");
     assert_string_equal(ask(f, FLW_WCHP, NULL), "/x\n\t0xa1\n\n");
 
     /* A connection without a session shows as 0x0; each group is printed once. */
     assert_int_equal(watches_add(f->srv.watches, WATCH_DATA, "/z", a, WATCH_STANDARD), 0);
     assert_int_equal(watches_add(f->srv.watches, WATCH_DATA, "/x", b, WATCH_STANDARD), 0);
-    assert_string_equal(ask(f, FLW_WCHS, NULL), "2 connections watching 2 paths\nTotal watches:3\n");
+    assert_string_equal(ask(f, FLW_WCHS, NULL),
+                        "2 connections watching 2 paths\nTotal watches:3\n");
     const char *wchc = ask(f, FLW_WCHC, NULL);
     assert_true(strcmp(wchc, "0xa1\n\t/x\n\t/z\n0x0\n\t/x\n\n") == 0 ||
                 strcmp(wchc, "0xa1\n\t/z\n\t/x\n0x0\n\t/x\n\n") == 0 ||
@@ -588,11 +609,10 @@ static void envi_keeps_zookeepers_keys_in_order(void **state)
     struct fixture *f = *state;
     const char *out = ask(f, FLW_ENVI, NULL);
     static const char *const keys[] = {
-        "zookeeper.version", "host.name",       "java.version",      "java.vendor",
-        "java.home",         "java.class.path", "java.library.path", "java.io.tmpdir",
-        "java.compiler",     "os.name",         "os.arch",           "os.version",
-        "user.name",         "user.home",       "user.dir",          "os.memory.free",
-        "os.memory.max",     "os.memory.total",
+        "zookeeper.version", "host.name",         "java.version",    "java.vendor",   "java.home",
+        "java.class.path",   "java.library.path", "java.io.tmpdir",  "java.compiler", "os.name",
+        "os.arch",           "os.version",        "user.name",       "user.home",     "user.dir",
+        "os.memory.free",    "os.memory.max",     "os.memory.total",
     };
     assert_starts_with(out, "Environment:\n");
     const char *p = out + 13;

@@ -120,7 +120,8 @@ class Server(object):
         return path
 
     def _corral_cmd(self):
-        binary = os.environ.get("CORRAL_SERVER") or os.path.join(REPO, "build", "corral-server")
+        binary = os.path.abspath(os.environ.get("CORRAL_SERVER")
+                                 or os.path.join(REPO, "build", "corral-server"))
         if not os.access(binary, os.X_OK):
             raise ServerError("corral server binary not found or not executable: %s "
                               "(set CORRAL_SERVER, or CORRAL_TARGET=zookeeper)" % binary)
@@ -318,11 +319,20 @@ class ServerTestCase(unittest.TestCase):
     def run(self, result=None):
         if result is None:
             return super().run(result)
+        srv = self.server
+        dead = _dead_server_message(srv)
+        if dead:
+            # Fail fast (no setUp work, no client time-outs) once the server is gone.
+            def _dead_setup():
+                self.fail(dead)
+            self.setUp = _dead_setup
         before = len(result.failures) + len(result.errors)
         out = super().run(result)
         after = len(result.failures) + len(result.errors)
-        srv = self.server
-        if after > before and srv is not None and getattr(srv, "log_path", None):
+        if after > before and srv is not None and getattr(srv, "log_path", None) \
+                and not getattr(srv, "_death_reported", False):
+            if _dead_server_message(srv):
+                srv._death_reported = True      # print the dying log once
             sys.stderr.write("\n----- server log (%s, %s) for %s -----\n%s\n----- end of log -----\n"
                              % (getattr(srv, "target", "?"), getattr(srv, "log_path", "?"),
                                 self.id(), srv.log_text(8000)))
@@ -352,6 +362,17 @@ class ServerTestCase(unittest.TestCase):
             if time.monotonic() > deadline:
                 self.fail("timed out after %.1fs waiting for %s" % (timeout, msg))
             time.sleep(interval)
+
+
+def _dead_server_message(srv):
+    """A message if the server process we started has exited, else None."""
+    if isinstance(srv, ModuleServer):
+        srv = srv.server
+    proc = getattr(srv, "proc", None)
+    if proc is None or proc.poll() is None:
+        return None
+    return ("server process %d exited with status %s during the tests (log: %s)"
+            % (proc.pid, proc.returncode, srv.log_path))
 
 
 def _close_quietly(c):

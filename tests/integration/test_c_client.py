@@ -37,9 +37,10 @@ class CClientTests(harness.ServerTestCase):
         binary = os.environ.get("CORRAL_C_CLIENT_TEST")
         if not binary:
             self.skipTest("CORRAL_C_CLIENT_TEST not set (build c_client_test with CMake)")
+        binary = os.path.abspath(binary)
         self.assertTrue(os.access(binary, os.X_OK), "not executable: %s" % binary)
         r = subprocess.run([binary, self.server.hostport], stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=90)
         report = "exit %d\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout, r.stderr[-6000:])
         lines = r.stdout.strip().splitlines()
         self.assertTrue(lines, report)
@@ -50,8 +51,12 @@ class CClientTests(harness.ServerTestCase):
         self.assertEqual(r.returncode, 0, report)
 
     def cli(self, cmd):
+        dead = harness._dead_server_message(self.server)
+        if dead:
+            self.fail(dead)
+        # cli_mt retries a dead server forever, hence the timeout
         r = subprocess.run([CLI_MT, "-h", self.server.hostport, "-c", cmd],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout + r.stderr
 

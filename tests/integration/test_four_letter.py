@@ -7,6 +7,7 @@ does it in cleanup) so watch/ephemeral/connection counts are deterministic.
 
 import os
 import re
+import struct
 import sys
 import unittest
 
@@ -206,6 +207,36 @@ class FourLetterTests(harness.ServerTestCase):
         d = dict(self.mntr())
         self.assertEqual(int(d["zk_ephemerals_count"]), 0)
         self.assertEqual(int(d["zk_znode_count"]), base_nodes + 1)
+
+    def test_dump(self):
+        c = self.raw()
+        p = self.unique()
+        self.assertEqual(c.create(p, flags=z.F_EPHEMERAL).err, 0)
+        sid = "0x%x" % c.session_id
+        out = self.four("dump")
+        self.assertRegex(out, r"\ASessionTracker dump:\nSession Sets \(\d+\)/\(\d+\):\n")
+        head, rest = out.split("ephemeral nodes dump:\n", 1)
+        self.assertIn("\t%s\n" % sid, head)
+        eph, conns = rest.split("Connections dump:\n", 1)
+        self.assertEqual(eph, "Sessions with Ephemerals (1):\n%s:\n\t%s\n" % (sid, p))
+        self.assertRegex(conns, r"\AConnections Sets \(\d+\)/\(\d+\):\n")
+        self.assertIn("\tip: /127.0.0.1:%d sessionId: %s\n" % (c.sock.getsockname()[1], sid), conns)
+
+    def test_trace_mask_words(self):
+        self.assertEqual(self.server.four(b"gtmk"), b"306")
+        self.assertEqual(self.server.four(b"stmk" + struct.pack(">q", 250)), b"250")
+        self.assertEqual(self.server.four(b"gtmk"), b"250")
+        self.assertEqual(self.server.four(b"stmk" + struct.pack(">q", 306)), b"306")
+        self.assertEqual(self.server.four(b"gtmk"), b"306")
+
+    def test_stat_reset_words(self):
+        self.assertEqual(self.server.four(b"srst"), b"Server stats reset.\n")
+        self.assertEqual(self.server.four(b"crst"), b"Connection stats reset.\n")
+        self.assertRegex(self.four("srvr"), r"\nLatency min/avg/max: \d+/\d+\.\d+/\d+\n")
+
+    def test_telnet_close_sequence_with_full_whitelist(self):
+        # with whitelist "*" ff f4 ff fd is read as a (negative) frame length
+        self.assertEqual(self.server.four(b"\xff\xf4\xff\xfd"), b"")
 
     def test_unknown_word_closes_without_output(self):
         self.assertEqual(self.server.four(b"abcd"), b"")

@@ -66,7 +66,8 @@ class KazooBase(harness.ServerTestCase):
 
     def client(self, start=True, **kw):
         kw.setdefault("timeout", 10.0)
-        c = KazooClient(hosts=self.server.hostport, **kw)
+        kw.setdefault("hosts", self.server.hostport)
+        c = KazooClient(**kw)
         if start:
             c.start(timeout=15)
         self.addCleanup(self._stop_client, c)
@@ -242,6 +243,42 @@ class CrudTests(KazooBase):
     def test_sync(self):
         self.assertEqual(self.zk.sync(self.p), self.p)
 
+    def test_chroot_client(self):
+        c = self.client(hosts=self.server.hostport + self.p)
+        events = Events()
+        self.assertIsNone(c.exists("/x", watch=events))
+        self.assertEqual(c.create("/x", b"in chroot"), "/x")
+        self.assertEqual(events.get(), (EventType.CREATED, "/x"))
+        self.assertEqual(self.zk.get(self.p + "/x")[0], b"in chroot")
+        self.assertEqual(c.get_children("/"), ["x"])
+        t = c.transaction()
+        t.create("/y")
+        self.assertEqual(t.commit(), ["/y"])
+        self.assertEqual(sorted(self.zk.get_children(self.p)), ["x", "y"])
+
+    def test_concurrent_sequential_creates_are_unique_and_dense(self):
+        clients = [self.client() for _ in range(5)]
+        names, errors = [], []
+        lock = threading.Lock()
+
+        def work(c):
+            try:
+                for _ in range(40):
+                    n = c.create(self.p + "/q-", sequence=True)
+                    with lock:
+                        names.append(n)
+            except Exception as e:         # pragma: no cover - reported below
+                errors.append(e)
+        threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(names), ["%s/q-%010d" % (self.p, i) for i in range(200)])
+        st = self.zk.exists(self.p)
+        self.assertEqual((st.numChildren, st.cversion), (200, 200))
+
     def test_four_letter_words_through_kazoo(self):
         self.assertEqual(self.zk.command(b"ruok"), "imok")
         self.assertEqual(self.zk.command(b"isro"), "rw")
@@ -380,6 +417,45 @@ class WatchTests(KazooBase):
         self.assertEqual(seen_data.get(timeout=10), (b"v1", 1))
         other.create(n + "/a")
         self.assertEqual(seen_kids.get(timeout=10), ["a"])
+
+
+# --------------------------------------------------------------------------
+class RecipeTests(KazooBase):
+
+    def test_lock_recipe(self):
+        a, b = self.client(), self.client()
+        la = a.Lock(self.p + "/lock", "a")
+        lb = b.Lock(self.p + "/lock", "b")
+        self.assertTrue(la.acquire(timeout=10))
+        with self.assertRaises(ke.LockTimeout):
+            lb.acquire(timeout=0.5)
+        self.assertEqual(la.contenders(), ["a"])
+        got = threading.Event()
+
+        def contend():
+            if lb.acquire(timeout=15):
+                got.set()
+        t = threading.Thread(target=contend)
+        t.start()
+        self.wait_for(lambda: la.contenders() == ["a", "b"], msg="b queued")
+        self.assertFalse(got.is_set())
+        la.release()
+        t.join(20)
+        self.assertTrue(got.is_set())
+        self.assertEqual(lb.contenders(), ["b"])
+        lb.release()
+
+    def test_counter_recipe_uses_versioned_sets(self):
+        c1, c2 = self.client(), self.client()
+        k1, k2 = c1.Counter(self.p + "/count"), c2.Counter(self.p + "/count")
+        threads = [threading.Thread(target=lambda k=k: [k.__add__(1) for _ in range(20)])
+                   for k in (k1, k2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(k1.value, 40)
+        self.assertEqual(self.zk.get(self.p + "/count")[1].version, 40)
 
 
 # --------------------------------------------------------------------------
@@ -529,6 +605,14 @@ class AclTests(KazooBase):
         fake = self.client(auth_data=[("digest", "super:nottheone")])
         with self.assertRaises(ke.NoAuthError):
             fake.set("/zookeeper/config", b"")
+
+    def test_unknown_auth_scheme_fails(self):
+        c = self.client()
+        with self.assertRaises(ke.AuthFailedError):
+            c.add_auth("nosuchscheme", "x")
+        with self.assertRaises(ke.AuthFailedError):
+            c.get(self.p)
+        self.assertEqual(self.zk.get(self.p)[0], b"base")
 
     def test_ip_acls(self):
         p = self.p

@@ -165,6 +165,7 @@ class HandshakeTests(Base):
         self.assertEqual((rep.xid, rep.err, len(rep.frame)), (xid, 0, 16))
         self.assertEqual(c.read_until_close(10), b"")
         self.assertEqual(evs([self.c.wait_event()]), [ev(z.EV_DELETED, eph)])
+        self.assertEqual(self.assertOk(self.c.get_children(self.p)), [])
 
     def test_ping_reply(self):
         zx = self.c.create(self.p + "/x").zxid
@@ -238,6 +239,11 @@ class OpcodeTests(Base):
         r7 = self.c.multi([])
         self.assertEqual((r7.err, r7.value), (0, []))
         self.assertEqual(r7.zxid, r1.zxid + 5)
+        # a read reports the server's last zxid, including other sessions' writes
+        other = self.raw()
+        w = other.create(self.p + "/other")
+        self.assertEqual(self.c.exists(self.p).zxid, w.zxid)
+        self.assertEqual(self.c.get_children(self.p + "/nope").zxid, w.zxid)
 
     def test_null_versus_empty_data(self):
         pn, pe = self.p + "/null", self.p + "/empty"
@@ -447,12 +453,40 @@ class OpcodeTests(Base):
         self.assertErr(self.c.set_data(node, b"no"), z.NOAUTH)
         self.assertEqual(self.assertOk(self.c.get_data(node))[0], b"s")
 
+    def test_get_acl_needs_read_or_admin_and_masks_per_entry(self):
+        p = self.p
+        self.assertOk(self.c.create(p + "/adm", acl=[(z.PERM_ADMIN, "world", "anyone")]))
+        acl, _ = self.assertOk(self.c.get_acl(p + "/adm"))
+        self.assertEqual(acl, [(z.PERM_ADMIN, "world", "anyone")])
+        self.assertErr(self.c.get_data(p + "/adm"), z.NOAUTH)
+        self.assertOk(self.c.create(p + "/wo", acl=[(z.PERM_WRITE, "world", "anyone")]))
+        self.assertErr(self.c.get_acl(p + "/wo"), z.NOAUTH)
+        bob, carol = z.digest("bob", "pw"), z.digest("carol", "pw")
+        self.assertOk(self.c.create(p + "/dg", acl=[(z.PERM_READ, "digest", bob),
+                                                    (z.PERM_ADMIN, "digest", carol)]))
+        self.assertErr(self.c.get_acl(p + "/dg"), z.NOAUTH)
+        b = self.raw()
+        self.assertOk(b.auth("digest", "bob:pw"))
+        self.assertEqual(self.assertOk(b.get_acl(p + "/dg"))[0],
+                         [(1, "digest", "bob:x"), (16, "digest", "carol:x")])
+        cc = self.raw()
+        self.assertOk(cc.auth("digest", "carol:pw"))
+        self.assertEqual(self.assertOk(cc.get_acl(p + "/dg"))[0],
+                         [(1, "digest", bob), (16, "digest", carol)])
+        self.assertErr(cc.get_data(p + "/dg"), z.NOAUTH)
+        self.assertOk(cc.set_acl(p + "/dg", z.OPEN_ACL))
+        self.assertEqual(self.assertOk(self.c.get_data(p + "/dg"))[0], b"")
+
     def test_whoami(self):
         c = self.raw()
         self.assertEqual(self.assertOk(c.whoami()), [("ip", "127.0.0.1")])
         self.assertOk(c.auth("digest", "alice:secret"))
         self.assertEqual(sorted(self.assertOk(c.whoami())),
                          [("digest", "alice"), ("ip", "127.0.0.1")])
+        self.assertOk(c.auth("digest", "alice:secret"))        # same id again: a set
+        self.assertOk(c.auth("digest", "carol:pw"))
+        self.assertEqual(sorted(self.assertOk(c.whoami())),
+                         [("digest", "alice"), ("digest", "carol"), ("ip", "127.0.0.1")])
 
     def test_get_ephemerals(self):
         c = self.raw()
@@ -481,6 +515,12 @@ class OpcodeTests(Base):
         rep = self.c.sync(self.p)
         self.assertEqual(self.assertOk(rep), self.p)
         self.assertEqual(self.assertOk(self.c.sync("/")), "/")
+
+    def test_long_path(self):
+        long_name = self.p + "/" + "n" * 10000
+        self.assertEqual(self.assertOk(self.c.create(long_name, b"v")), long_name)
+        self.assertEqual(self.assertOk(self.c.get_children(self.p)), ["n" * 10000])
+        self.assertEqual(self.assertOk(self.c.get_data(long_name))[0], b"v")
 
     def test_large_data_accepted(self):
         big = bytes(range(256)) * 3900          # 998,400 bytes
@@ -554,6 +594,59 @@ class MultiTests(Base):
             (z.OP_CHECK, z.body_check(p + "/m/x", 1)),
         ]))
         self.assertEqual([r.err for r in res], [0, 0, 0, 0])
+
+    def test_multi_failure_variants(self):
+        p = self.p
+        self.assertOk(self.c.create(p + "/full"))
+        self.assertOk(self.c.create(p + "/full/kid"))
+        cases = [
+            ([(z.OP_CHECK, z.body_check(p + "/missing", -1))], [z.NONODE]),
+            ([(z.OP_CREATE, z.body_create(p + "/ok")),
+              (z.OP_DELETE, z.body_delete(p + "/full"))], [0, z.NOTEMPTY]),
+            ([(z.OP_CREATE, z.body_create(p + "/eph", flags=z.F_EPHEMERAL)),
+              (z.OP_CREATE, z.body_create(p + "/eph/kid"))], [0, z.NOCHILDRENFOREPHEMERALS]),
+            ([(z.OP_CREATE, z.body_create(p + "/dup")),
+              (z.OP_CREATE, z.body_create(p + "/dup")),
+              (z.OP_SET_DATA, z.body_set_data(p, b"x"))], [0, z.NODEEXISTS, z.RUNTIMEINCONSISTENCY]),
+            ([(z.OP_CREATE, z.body_create(p + "/")),
+              (z.OP_DELETE, z.body_delete(p))], [z.BADARGUMENTS, z.RUNTIMEINCONSISTENCY]),
+            ([(z.OP_CREATE, z.body_create(p + "/acl", acl=[]))], [z.INVALIDACL]),
+        ]
+        for ops, errs in cases:
+            res = self.assertOk(self.c.multi(ops))
+            self.assertEqual([(r.type, r.err, r.value) for r in res], [(-1, e, e) for e in errs],
+                             "ops %r" % ([o for o, _ in ops],))
+        self.assertEqual(sorted(self.assertOk(self.c.get_children(p))), ["full"])
+
+    def test_multi_create_then_delete_same_node(self):
+        p = self.p
+        rep = self.c.multi([(z.OP_CREATE, z.body_create(p + "/tmp")),
+                            (z.OP_DELETE, z.body_delete(p + "/tmp", 0))])
+        self.assertEqual([(r.type, r.err) for r in self.assertOk(rep)], [(1, 0), (2, 0)])
+        st = self.assertOk(self.c.exists(p))
+        self.assertEqual((st.numChildren, st.cversion, st.pzxid), (0, 2, rep.zxid))
+        self.assertEqual(self.assertOk(self.c.create(p + "/s-", flags=z.F_SEQUENTIAL)),
+                         p + "/s-0000000001")
+
+    def test_multi_events_in_op_order_before_reply(self):
+        p = self.p
+        self.assertOk(self.c.create(p + "/b"))
+        self.assertOk(self.c.create(p + "/c"))
+        w = self.raw()
+        self.assertErr(w.exists(p + "/a", watch=True), z.NONODE)
+        self.assertOk(w.get_data(p + "/b", watch=True))
+        self.assertOk(w.get_data(p + "/c", watch=True))
+        self.assertOk(w.get_children(p, watch=True))
+        self.assertOk(self.c.get_data(p + "/b", watch=True))
+        rep = self.c.multi([(z.OP_CREATE, z.body_create(p + "/a")),
+                            (z.OP_SET_DATA, z.body_set_data(p + "/b", b"1")),
+                            (z.OP_DELETE, z.body_delete(p + "/c"))])
+        self.assertOk(rep)
+        # the writer's own watch event arrived before its reply
+        self.assertEqual(evs(self.c.events), [ev(z.EV_DATA_CHANGED, p + "/b")])
+        self.assertEqual(evs(w.events_before_ping()), [
+            ev(z.EV_CREATED, p + "/a"), ev(z.EV_CHILDREN_CHANGED, p),
+            ev(z.EV_DATA_CHANGED, p + "/b"), ev(z.EV_DELETED, p + "/c")])
 
     def test_multi_with_read_op_is_marshalling_error(self):
         p = self.p
@@ -758,6 +851,20 @@ class WatchTests(Base):
         # connection -- ZooKeeper 3.8.0 answers OK there, the reference says
         # NOWATCHER.)
 
+    def test_remove_watches_any_removes_persistent_watches(self):
+        p = self.p
+        w = self.raw()
+        self.assertOk(w.add_watch(p + "/x", z.ADDWATCH_PERSISTENT))
+        self.assertOk(w.add_watch(p, z.ADDWATCH_PERSISTENT_RECURSIVE))
+        self.assertOk(w.check_watches(p + "/x", z.WT_ANY))
+        self.assertOk(w.check_watches(p, z.WT_ANY))
+        self.assertOk(w.remove_watches(p + "/x", z.WT_ANY))
+        self.assertOk(w.remove_watches(p, z.WT_ANY))
+        self.assertErr(w.check_watches(p, z.WT_ANY), z.NOWATCHER)
+        self.assertOk(self.c.create(p + "/x"))
+        self.assertOk(self.c.set_data(p, b"1"))
+        self.assertEqual(w.events_before_ping(), [])
+
     def test_watches_die_with_the_connection(self):
         w = self.raw()
         self.assertOk(w.get_data(self.p, watch=True))
@@ -807,6 +914,18 @@ class WatchTests(Base):
         self.assertOk(self.c.create(a + "/kid"))
         self.assertEqual(evs(w2.events_before_ping()),
                          [ev(z.EV_DATA_CHANGED, e), ev(z.EV_CREATED, f)])
+
+    def test_set_watches_registers_unchanged_child_watch(self):
+        n = self.p + "/kids"
+        self.assertOk(self.c.create(n))
+        w = self.raw()
+        rel = w.ping().zxid
+        self.assertOk(self.c.set_data(n, b"data change is not a child change"))
+        rep = w.set_watches(rel, child=[n])
+        self.assertEqual(rep.err, 0)
+        self.assertEqual(w.events, [])
+        self.assertOk(self.c.create(n + "/k"))
+        self.assertEqual(evs(w.events_before_ping()), [ev(z.EV_CHILDREN_CHANGED, n)])
 
     def test_set_watches_with_c_client_xid(self):
         n = self.p + "/cx"
@@ -878,20 +997,33 @@ class ReaperTests(Base):
     def test_ephemerals_removed_on_session_expiry(self):
         p = self.p
         owner = self.raw(timeout_ms=4000)
-        self.assertEqual(owner.timeout, 4000)
-        eph = p + "/eph"
+        keeper = self.raw(timeout_ms=4000)      # same timeout, but keeps pinging
+        self.assertEqual((owner.timeout, keeper.timeout), (4000, 4000))
+        eph, kept = p + "/eph", p + "/kept"
         self.assertOk(owner.create(eph, b"x", flags=z.F_EPHEMERAL))
+        self.assertOk(keeper.create(kept, b"k", flags=z.F_EPHEMERAL))
         w = self.raw()
         self.assertOk(w.exists(eph, watch=True))
         sid, pw = owner.session_id, owner.passwd
         owner.abort()                         # no closeSession: the session must expire
         t0 = time.monotonic()
         self.assertOk(w.exists(eph))          # still there right after the disconnect
-        e = w.wait_event(timeout=15)
+        e = None
+        while e is None:
+            self.assertLess(time.monotonic() - t0, 15.0, "ephemeral not removed within 15s")
+            try:
+                e = w.wait_event(timeout=1.0)
+            except TimeoutError:
+                self.assertEqual(keeper.ping().err, 0)
         elapsed = time.monotonic() - t0
         self.assertEqual((e.type, e.state, e.path), ev(z.EV_DELETED, eph))
         self.assertGreater(elapsed, 2.0, "ephemeral removed too early (%.2fs)" % elapsed)
+        # timeout 4000 ms, tick 2000 ms: expiry within timeout + 2 ticks (+ slack)
+        self.assertLess(elapsed, 10.0, "ephemeral removed too late (%.2fs)" % elapsed)
         self.assertErr(w.exists(eph), z.NONODE)
+        # the pinging session is alive and still owns its ephemeral
+        self.assertEqual(self.assertOk(w.exists(kept)).ephemeralOwner, keeper.session_id)
+        self.assertEqual(keeper.ping().err, 0)
         c2 = self.conn()
         resp = c2.handshake(timeout_ms=4000, session_id=sid, passwd=pw)
         self.assertEqual((resp.timeout, resp.session_id, resp.passwd), (0, 0, b"\0" * 16))
@@ -901,7 +1033,9 @@ class ReaperTests(Base):
         c = self.raw(timeout_ms=4000)
         t0 = time.monotonic()
         self.assertEqual(c.read_until_close(15), b"")
-        self.assertGreater(time.monotonic() - t0, 3.0)
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 3.0)
+        self.assertLess(elapsed, 10.0)
 
 
 # --------------------------------------------------------------------------
@@ -933,12 +1067,35 @@ class FramingTests(Base):
         self.assertEqual(self.assertOk(self.c.get_data(self.p))[0], b"base")
         self.assertEqual(self.c.ping().err, 0)
 
+    def test_max_client_connections_per_ip(self):
+        # maxClientCnxns defaults to 60 per client address; this module's
+        # only other open connection is self.c.
+        conns = [self.raw() for _ in range(59)]
+        self.assertEqual(len(set(c.session_id for c in conns + [self.c])), 60)
+        self.assertEqual(_refused_bytes(self), b"", "61st connection must be closed without data")
+        # once one closes, a new connection is accepted again
+        conns[0].close_session()
+        self.wait_for(lambda: _handshake_ok(self), timeout=10, msg="connection accepted again")
+
     def test_split_frames_are_reassembled(self):
         data = z.request(self.c.next_xid(), z.OP_GET_DATA, z.body_path_watch(self.p))
         for i in range(len(data)):
             self.c.send(data[i:i + 1])
         rep = self.c.read_reply(z.p_data_stat)
         self.assertEqual((rep.err, rep.value[0]), (0, b"base"))
+
+    def test_many_children(self):
+        p = self.p
+        reqs = [z.request(5000 + i, z.OP_CREATE, z.body_create("%s/c%04d" % (p, i), b"x"))
+                for i in range(1000)]
+        self.c.send(b"".join(reqs))
+        for i in range(1000):
+            rep = self.c.read_reply()
+            self.assertEqual((rep.xid, rep.err), (5000 + i, 0))
+        kids, st = self.assertOk(self.c.get_children2(p))
+        self.assertEqual(sorted(kids), ["c%04d" % i for i in range(1000)])
+        self.assertEqual((st.numChildren, st.cversion), (1000, 1000))
+        self.assertEqual(self.assertOk(self.c.get_all_children_number(p)), 1000)
 
     def test_pipelined_replies_are_fifo(self):
         p = self.p
@@ -971,6 +1128,27 @@ class FramingTests(Base):
         self.assertEqual(self.assertOk(self.c.exists(p)).numChildren, 60)
 
 
+def _handshake_ok(test):
+    try:
+        c = test.conn()
+        resp = c.handshake(timeout_ms=30000)
+    except (z.Closed, OSError):
+        return False
+    test.addCleanup(harness._close_quietly, c)
+    return resp.timeout > 0
+
+
+def _refused_bytes(test):
+    """Connect and send a ConnectRequest; return what the server sent before
+    closing (the close may surface at connect, send or read time)."""
+    try:
+        c = test.conn()
+        c.send(z.connect_request(30000))
+        return c.read_until_close(10)
+    except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+        return b""
+
+
 # --------------------------------------------------------------------------
 class FreshServerTests(harness.ServerTestCase):
     """Exact start-up state; uses its own brand-new server."""
@@ -984,6 +1162,7 @@ class FreshServerTests(harness.ServerTestCase):
         cls.server.cleanup()
 
     def test_fresh_server_state(self):
+        self.assertEqual(self.server.four("hash"), b"")
         srvr = self.server.four("srvr").decode()
         self.assertIn("\nZxid: 0x0\n", srvr)
         self.assertIn("\nNode count: 5\n", srvr)
