@@ -35,8 +35,9 @@ static int parse_fail(struct parse *p, const config_setting_t *s, const char *fm
 
 static int parse_fail(struct parse *p, const config_setting_t *s, const char *fmt, ...)
 {
-    int n = snprintf(p->err, p->err_len, "%s:%d: ", p->cfg->file,
-                     s != NULL ? config_setting_source_line(s) : 0);
+    int line = s != NULL ? config_setting_source_line(s) : 0;
+    int n = line > 0 ? snprintf(p->err, p->err_len, "%s:%d: ", p->cfg->file, line)
+                     : snprintf(p->err, p->err_len, "%s: ", p->cfg->file);
     if (n < 0 || (size_t)n >= p->err_len)
         return -1;
     va_list ap;
@@ -168,7 +169,10 @@ static int validate(struct parse *p)
         get_bool(p, "extended_types", false, &cfg->extended_types))
         return -1;
     if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
-        return parse_fail(p, config_lookup(&cfg->lc, "min_session_timeout_ms"),
+        return parse_fail(p,
+                          config_lookup(&cfg->lc, "min_session_timeout_ms")
+                              ? config_lookup(&cfg->lc, "min_session_timeout_ms")
+                              : config_lookup(&cfg->lc, "max_session_timeout_ms"),
                           "min_session_timeout_ms: %" PRId64
                           " is above max_session_timeout_ms %" PRId64,
                           cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);

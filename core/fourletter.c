@@ -756,7 +756,7 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
         put(w, "rw");
         break;
     case FLW_GTMK:
-    case FLW_STMK: /* the 8-byte argument is not passed down: report the mask unchanged */
+    case FLW_STMK: /* the server has already set the mask from the 8-byte argument */
         putf(w, "%" PRIu32, srv->trace_mask);
         break;
     case FLW_SRVR:

@@ -29,13 +29,24 @@ static int host_fail(struct corral_ctx *ctx, int err, const char *fmt, ...)
     return err < 0 ? err : -EINVAL;
 }
 
+static bool key_was_read(const struct corral_ctx *ctx, const char *key)
+{
+    if (strcmp(key, "plugin") == 0 || strcmp(key, "name") == 0)
+        return true;
+    for (size_t i = 0; i < ctx->n_keys_read; i++)
+        if (strcmp(ctx->keys_read[i], key) == 0)
+            return true;
+    return false;
+}
+
 /* Looks a key up in the instance's group and remembers it was read. */
 static config_setting_t *conf_key(struct corral_ctx *ctx, const char *key)
 {
     if (ctx->conf == NULL)
         return NULL;
     config_setting_t *s = config_setting_get_member(ctx->conf->group, key);
-    if (s != NULL && ctx->n_keys_read < sizeof ctx->keys_read / sizeof ctx->keys_read[0])
+    if (s != NULL && !key_was_read(ctx, key) &&
+        ctx->n_keys_read < sizeof ctx->keys_read / sizeof ctx->keys_read[0])
         ctx->keys_read[ctx->n_keys_read++] = config_setting_name(s);
     return s;
 }
@@ -123,9 +134,10 @@ static int host_cnxn_opened(struct corral_ctx *ctx, struct corral_cnxn *c)
     return server_cnxn_opened(ctx->env->srv, ctx->inst, c);
 }
 
-static bool host_cnxn_word(struct corral_ctx *ctx, struct corral_cnxn *c, uint32_t word)
+static bool host_cnxn_word(struct corral_ctx *ctx, struct corral_cnxn *c, const uint8_t *head,
+                           size_t len)
 {
-    return server_cnxn_word(ctx->env->srv, c, word);
+    return server_cnxn_word(ctx->env->srv, c, head, len);
 }
 
 static void host_cnxn_frame(struct corral_ctx *ctx, struct corral_cnxn *c, const uint8_t *frame,
@@ -216,15 +228,6 @@ static int report(struct instance *in, int rc, const char *stage, char *err, siz
     return rc;
 }
 
-static bool key_was_read(const struct corral_ctx *ctx, const char *key)
-{
-    if (strcmp(key, "plugin") == 0 || strcmp(key, "name") == 0)
-        return true;
-    for (size_t i = 0; i < ctx->n_keys_read; i++)
-        if (strcmp(ctx->keys_read[i], key) == 0)
-            return true;
-    return false;
-}
 
 static void ctx_init(struct instance *in, struct host_env *env, const struct plugin_conf *pc,
                      const char *plugin_name)

@@ -16,6 +16,17 @@ struct jute_reader {
     bool failed;
 };
 
+/* Big-endian loads from raw bytes. */
+static inline uint32_t jute_get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t jute_get_be64(const uint8_t *p)
+{
+    return (uint64_t)jute_get_be32(p) << 32 | jute_get_be32(p + 4);
+}
+
 void jute_reader_init(struct jute_reader *r, uint8_t *buf, size_t len, size_t max_field_bytes);
 bool jute_read_bool(struct jute_reader *r);   /* any non-zero byte is true */
 int32_t jute_read_int(struct jute_reader *r);

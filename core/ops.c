@@ -236,6 +236,17 @@ static void set_watches(struct server *srv, struct conn *conn, const struct set_
         watches_add(srv->watches, WATCH_DATA, sw->recursive.items[i], conn, WATCH_RECURSIVE);
 }
 
+static bool has_null_path(const struct set_watches *sw)
+{
+    const struct zk_str_vec *lists[] = {&sw->data, &sw->exist, &sw->child, &sw->persistent,
+                                        &sw->recursive};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+        for (int32_t i = 0; i < lists[l]->count; i++)
+            if (lists[l]->items[i] == NULL)
+                return true;
+    return false;
+}
+
 static bool blank(const char *s)
 {
     for (; *s; s++)
@@ -440,6 +451,11 @@ void ops_read(struct server *srv, struct conn *conn, int32_t xid, int32_t type,
     case ZK_OP_SETWATCHES2: {
         struct set_watches sw;
         if (proto_read_set_watches(r, type == ZK_OP_SETWATCHES2, &sw) != 0) {
+            err = ZK_MARSHALLINGERROR;
+            break;
+        }
+        if (has_null_path(&sw)) {
+            proto_set_watches_free(&sw);
             err = ZK_MARSHALLINGERROR;
             break;
         }

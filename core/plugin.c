@@ -21,7 +21,7 @@ const char *plugin_kind_name(uint32_t kind)
     case CORRAL_KIND_METRICS:
         return "metrics provider";
     case CORRAL_KIND_ELECTION:
-        return "election";
+        return "leader election";
     default:
         return "unknown kind";
     }

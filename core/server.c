@@ -429,11 +429,14 @@ int server_cnxn_opened(struct server *srv, struct instance *l, struct corral_cnx
     return 0;
 }
 
-bool server_cnxn_word(struct server *srv, struct corral_cnxn *c, uint32_t word)
+bool server_cnxn_word(struct server *srv, struct corral_cnxn *c, const uint8_t *head, size_t len)
 {
-    int cmd = flw_lookup(word);
+    int cmd = len >= 4 ? flw_lookup(jute_get_be32(head)) : -1;
     if (cmd < 0)
         return false;
+    bool whitelisted = (srv->cfg->four_letter_words & (1u << cmd)) != 0;
+    if (cmd == FLW_STMK && whitelisted && len >= 12)
+        srv->trace_mask = (uint32_t)(jute_get_be64(head + 4) & 0xffffffffu);
     struct conn *conn = c->host_data;
     conn->is_four_letter = true;
     conn->packets_received++;

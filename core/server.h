@@ -25,7 +25,7 @@ void server_free(struct server *srv);
 
 /* Connection upcalls, as in include/corral/host.h; `l` is the listener c arrived on. */
 int server_cnxn_opened(struct server *srv, struct instance *l, struct corral_cnxn *c);
-bool server_cnxn_word(struct server *srv, struct corral_cnxn *c, uint32_t word);
+bool server_cnxn_word(struct server *srv, struct corral_cnxn *c, const uint8_t *head, size_t len);
 void server_cnxn_frame(struct server *srv, struct corral_cnxn *c, const uint8_t *frame,
                        size_t len);
 void server_cnxn_closed(struct server *srv, struct corral_cnxn *c);

@@ -70,16 +70,18 @@ struct corral_host {
     /* v1: connection upcalls, for connection factories.
      * cnxn_opened: a connection was accepted and its peer fields are filled. Returns 0, or a
      *   negative errno to refuse it (the plugin then closes it without calling cnxn_closed).
-     * cnxn_word: the first 4 bytes of a connection, before any frame. Returns true when the
-     *   host took them as a four-letter word: it has sent the answer and asked to close. Returns
-     *   false to read them as the first frame's length.
+     * cnxn_word: what a fresh connection sent before its first frame: `len` >= 4 bytes (all
+     *   that is buffered; a four-letter word may carry an argument, as stmk's 8 bytes). Returns
+     *   true when the host took the first 4 as a four-letter word: it has sent the answer and
+     *   asked to close. Returns false to read them as the first frame's length.
      * cnxn_frame: one whole frame's payload (without the length). Borrowed for the call.
      * cnxn_closed: the connection is gone; the host forgets `c` before returning.
      * The host may call the plugin's send(), close() and set_reading() from inside any of these;
  * cnxn_closed itself is never called from inside send(), close() or set_reading() (the
  * plugin defers it to the loop), only from the loop or from the plugin's stop(). */
     int (*cnxn_opened)(struct corral_ctx *ctx, struct corral_cnxn *c);
-    bool (*cnxn_word)(struct corral_ctx *ctx, struct corral_cnxn *c, uint32_t word);
+    bool (*cnxn_word)(struct corral_ctx *ctx, struct corral_cnxn *c, const uint8_t *head,
+                      size_t len);
     void (*cnxn_frame)(struct corral_ctx *ctx, struct corral_cnxn *c, const uint8_t *frame,
                        size_t len);
     void (*cnxn_closed)(struct corral_ctx *ctx, struct corral_cnxn *c);

@@ -63,7 +63,7 @@ static void nio_schedule(struct nio_conn *nc)
 
 static bool nio_can_deliver(const struct nio_conn *nc)
 {
-    return !nc->closing && !nc->paused_by_host;
+    return !nc->closing && !nc->paused_by_host && !nc->paused_by_output;
 }
 
 /* Hands every complete frame in the input buffer to the host, while it wants them. */
@@ -83,7 +83,9 @@ static void nio_process_input(struct nio_conn *nc)
                         (uint32_t)hdr[2] << 8 | hdr[3];
         if (!nc->word_checked) {
             nc->word_checked = true;
-            if (nio->host->cnxn_word(nio->ctx, &nc->base, word)) {
+            size_t head_len = avail < 16 ? avail : 16;
+            uint8_t *head = evbuffer_pullup(in, (ssize_t)head_len);
+            if (head != NULL && nio->host->cnxn_word(nio->ctx, &nc->base, head, head_len)) {
                 evbuffer_drain(in, evbuffer_get_length(in));
                 break;
             }
@@ -96,7 +98,6 @@ static void nio_process_input(struct nio_conn *nc)
                            nc->base.peer_addr, nc->base.peer_port, len, max_frame);
             evbuffer_drain(in, avail);
             nc->in_dispatch = false;
-            nio->host->log(nio->ctx, CORRAL_LOG_DEBUG, "protocol error");
             nc->closing = true;
             nio_update_reading(nc);
             nio_schedule(nc);
@@ -140,7 +141,6 @@ static void nio_event_cb(struct bufferevent *bev, short what, void *arg)
     struct nio_conn *nc = arg;
     struct evbuffer *out = bufferevent_get_output(bev);
     if (what & BEV_EVENT_ERROR) {
-        evbuffer_drain(out, evbuffer_get_length(out));
         nc->closing = true;
         nio_finish(nc);
     } else if (what & BEV_EVENT_EOF) {

@@ -298,9 +298,15 @@ static int fh_cnxn_opened(struct corral_ctx *ctx, struct corral_cnxn *c)
     return rc;
 }
 
-static bool fh_cnxn_word(struct corral_ctx *ctx, struct corral_cnxn *c, uint32_t word)
+static bool fh_cnxn_word(struct corral_ctx *ctx, struct corral_cnxn *c, const uint8_t *head,
+                         size_t len)
 {
     struct fake_host *fh = ctx->fh;
+    if (len < 4)
+        violation(fh, "cnxn_word with fewer than 4 bytes");
+    uint32_t word = len < 4 ? 0
+                            : (uint32_t)head[0] << 24 | (uint32_t)head[1] << 16 |
+                                  (uint32_t)head[2] << 8 | head[3];
     long o = open_index(fh, c);
     if (o < 0)
         violation(fh, "cnxn_word for a connection that is not open");

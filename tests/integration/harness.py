@@ -84,6 +84,7 @@ class Server(object):
         self.port = None
         self.proc = None
         self._logf = None
+        self.crashed = False
 
     # ------------------------------------------------------------ properties
     @property
@@ -232,6 +233,8 @@ class Server(object):
                 p.wait(timeout)
 
     def stop(self, timeout=10.0):
+        if self.proc is not None and self.proc.poll() is not None:
+            self.crashed = True           # it exited before we asked it to
         self._kill(timeout)
         if self in _live:
             _live.remove(self)
@@ -249,6 +252,9 @@ class Server(object):
 
     def cleanup(self):
         self.stop()
+        if self.crashed:
+            sys.stderr.write("harness: server exited unexpectedly; kept %s\n" % self.tmp)
+            return
         if os.environ.get("CORRAL_KEEP_TMP"):
             return
         shutil.rmtree(self.tmp, ignore_errors=True)
