@@ -19,7 +19,7 @@ const char config_embedded_default[] =
 static const char *const known_keys[] = {
     "data_dir", "data_log_dir", "plugin_dir", "log_level", "tick_time_ms",
     "min_session_timeout_ms", "max_session_timeout_ms", "max_client_cnxns", "max_packet_bytes",
-    "global_outstanding_limit", "four_letter_words", "super_digest", "extended_types",
+    "four_letter_words", "super_digest", "extended_types",
     "container_check_interval_ms", "container_max_per_minute", "listeners", "metrics",
     "election", "quorum",
 };
@@ -160,8 +160,6 @@ static int validate(struct parse *p)
                 &cfg->max_session_timeout_ms) ||
         get_int(p, "max_client_cnxns", 0, 1000000, 60, &cfg->max_client_cnxns) ||
         get_int(p, "max_packet_bytes", 1024, INT32_MAX / 2, 1048575, &cfg->max_packet_bytes) ||
-        get_int(p, "global_outstanding_limit", 1, 10000000, 1000,
-                &cfg->global_outstanding_limit) ||
         get_int(p, "container_check_interval_ms", 1, 86400000, 60000,
                 &cfg->container_check_interval_ms) ||
         get_int(p, "container_max_per_minute", 1, 100000000, 10000,

@@ -30,7 +30,6 @@ struct config {
     int64_t max_session_timeout_ms;
     int64_t max_client_cnxns;   /* per client IP; 0: unlimited */
     int64_t max_packet_bytes;   /* jute.maxbuffer */
-    int64_t global_outstanding_limit;
     uint32_t four_letter_words; /* bit set of enum flw_cmd, see fourletter.h */
     const char *super_digest;   /* "super:<base64 sha1>", or NULL */
     bool extended_types;        /* TTL nodes */

@@ -231,7 +231,6 @@ static void defaults_follow_zookeeper(void **state)
     assert_int_equal(cfg.max_session_timeout_ms, 40000); /* 20 ticks */
     assert_int_equal(cfg.max_packet_bytes, 1048575);
     assert_int_equal(cfg.max_client_cnxns, 60);
-    assert_int_equal(cfg.global_outstanding_limit, 1000);
     assert_int_equal(cfg.container_check_interval_ms, 60000);
     assert_int_equal(cfg.container_max_per_minute, 10000);
     assert_int_equal(cfg.four_letter_words, 1u << FLW_SRVR);

@@ -178,6 +178,12 @@ class Server(object):
             cmd, env = self._corral_cmd()
         else:
             cmd, env = self._zookeeper_cmd()
+        # setpriv execs the server in place (same pid) with a parent-death
+        # signal, so the server cannot outlive this test process even if the
+        # process is SIGKILLed (e.g. by a ctest time-out).
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            cmd = [setpriv, "--pdeathsig", "KILL", "--"] + cmd
         self._logf = open(self.log_path, "ab")
         self._logf.write(("=== start: %s\n" % " ".join(cmd)).encode())
         self._logf.flush()
@@ -287,6 +293,16 @@ def _stop_all():
             s.stop(5.0)
         except Exception:
             pass
+
+
+def _on_sigterm(signum, frame):
+    _stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 class ModuleServer(object):

@@ -5,7 +5,6 @@ Target: CORRAL_TARGET=corral (default, needs CORRAL_SERVER) or zookeeper.
 """
 
 import os
-import socket
 import struct
 import sys
 import time
@@ -15,7 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness                      # noqa: E402
 import zkwire as z                  # noqa: E402
-from zkwire import Event            # noqa: E402
 
 SRV = harness.ModuleServer()
 
