@@ -387,12 +387,47 @@ static void handshake_timeout(evutil_socket_t fd, short what, void *arg)
     conn_close(conn, CORRAL_CLOSE_PROTOCOL);
 }
 
+struct ip_count {
+    struct ip_count *next;
+    int64_t count;
+    char addr[48];
+};
+
+static struct ip_count **ip_count_slot(struct server *srv, const char *addr)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = addr; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    struct ip_count **slot = &srv->ip_counts[h % IP_COUNT_BUCKETS];
+    while (*slot != NULL && strcmp((*slot)->addr, addr) != 0)
+        slot = &(*slot)->next;
+    return slot;
+}
+
+/* Adds delta to addr's live connections; returns the count before. */
+static int64_t ip_count_add(struct server *srv, const char *addr, int delta)
+{
+    struct ip_count **slot = ip_count_slot(srv, addr);
+    if (*slot == NULL) {
+        if (delta < 0 || (*slot = calloc(1, sizeof **slot)) == NULL)
+            return 0;
+        snprintf((*slot)->addr, sizeof (*slot)->addr, "%s", addr);
+    }
+    int64_t before = (*slot)->count;
+    (*slot)->count += delta;
+    if ((*slot)->count <= 0) {
+        struct ip_count *gone = *slot;
+        *slot = gone->next;
+        free(gone);
+    }
+    return before;
+}
+
 int server_cnxn_opened(struct server *srv, struct instance *l, struct corral_cnxn *c)
 {
     if (srv->cfg->max_client_cnxns > 0) {
-        int64_t same_ip = 0;
-        for (struct conn *o = srv->conns; o != NULL; o = o->next)
-            same_ip += strcmp(o->cnxn->peer_addr, c->peer_addr) == 0;
+        struct ip_count *const *slot = ip_count_slot(srv, c->peer_addr);
+        int64_t same_ip = *slot != NULL ? (*slot)->count : 0;
         if (same_ip >= srv->cfg->max_client_cnxns) {
             srv->connection_rejected++;
             log_warn("server", "refusing %s:%u: %" PRId64 " connections from %s reach "
@@ -421,6 +456,7 @@ int server_cnxn_opened(struct server *srv, struct instance *l, struct corral_cnx
     if (conn->handshake_timer != NULL)
         evtimer_add(conn->handshake_timer, &tv);
     c->host_data = conn;
+    ip_count_add(srv, c->peer_addr, 1);
     conn->next = srv->conns;
     if (srv->conns != NULL)
         srv->conns->prev = conn;
@@ -536,6 +572,7 @@ void server_cnxn_closed(struct server *srv, struct corral_cnxn *c)
     if (conn == NULL)
         return;
     c->host_data = NULL;
+    ip_count_add(srv, c->peer_addr, -1);
     watches_remove_watcher(srv->watches, conn);
     if (conn->session != NULL && conn->session->conn == conn)
         conn->session->conn = NULL;
@@ -697,6 +734,9 @@ void server_free(struct server *srv)
     free(srv->changes);
     for (size_t i = 0; i < srv->n_reapable; i++)
         free(srv->reapable[i]);
+    for (size_t b = 0; b < IP_COUNT_BUCKETS; b++)
+        while (srv->ip_counts[b] != NULL)
+            ip_count_add(srv, srv->ip_counts[b]->addr, -(int)srv->ip_counts[b]->count);
     free(srv->reapable);
     if (srv->watches != NULL)
         watches_free(srv->watches);

@@ -19,6 +19,10 @@
 
 struct request;
 struct change;
+struct ip_count;
+
+/* Live connections per client address, for max_client_cnxns without a scan. */
+#define IP_COUNT_BUCKETS 1024
 
 /* Latency and packet counters, as ZooKeeper's ServerStats (srvr, stat, mntr) and per
  * connection (cons). Latencies in ms. */
@@ -64,6 +68,7 @@ struct server {
     size_t changes_cap, n_changes;
     struct conn *conns;
     size_t n_conns;
+    struct ip_count *ip_counts[IP_COUNT_BUCKETS];
     struct event *tick_timer;     /* session expiry */
     struct event *reaper_timer;   /* containers and TTL nodes */
     uint64_t start_ms;            /* monotonic */
