@@ -45,6 +45,9 @@ void txn_free(struct txn *t)
     for (size_t i = 0; i < t->n_sub; i++)
         txn_free(&t->sub[i]);
     free(t->sub);
+    for (size_t i = 0; i < t->n_paths; i++)
+        free(t->paths[i]);
+    free(t->paths);
     memset(t, 0, sizeof *t);
 }
 

@@ -26,7 +26,8 @@ struct txn_header {
  *   ZK_OP_CHECK: path, version
  *   ZK_OP_ERROR: err
  *   ZK_OP_CREATESESSION: timeout_ms
- *   ZK_OP_CLOSESESSION: (the session's ephemerals are found at apply)
+ *   ZK_OP_CLOSESESSION: paths (the session's ephemerals, as prep saw them; apply also deletes
+ *     any other ephemeral the session still owns)
  *   ZK_OP_MULTI: sub[0..n_sub) */
 struct txn {
     int32_t type;
@@ -42,6 +43,8 @@ struct txn {
     int32_t timeout_ms;
     struct txn *sub;
     size_t n_sub;
+    char **paths; /* heap strings */
+    size_t n_paths;
 };
 
 void txn_free(struct txn *t); /* frees the contents, not t itself */
