@@ -621,3 +621,20 @@ size_t acl_cache_size(const struct acl_cache *c)
 {
     return c->count;
 }
+
+int64_t acl_cache_lookup(const struct acl_cache *c, const struct zk_acl_vec *acl)
+{
+    uint64_t h = acl_hash_vec(acl);
+    for (struct acl_entry *e = c->by_list[h & (c->nbuckets - 1)]; e != NULL; e = e->next_by_list)
+        if (e->hash == h && acl_vec_eq(&e->acl, acl))
+            return e->id;
+    return 0;
+}
+
+void acl_cache_each(const struct acl_cache *c,
+                    void (*fn)(int64_t id, const struct zk_acl_vec *acl, void *arg), void *arg)
+{
+    for (size_t b = 0; b < c->nbuckets; b++)
+        for (struct acl_entry *e = c->by_id[b]; e != NULL; e = e->next_by_id)
+            fn(e->id, &e->acl, arg);
+}

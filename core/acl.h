@@ -59,4 +59,11 @@ void acl_cache_release(struct acl_cache *c, int64_t id); /* frees the entry at z
 const struct zk_acl_vec *acl_cache_get(const struct acl_cache *c, int64_t id);
 size_t acl_cache_size(const struct acl_cache *c);
 
+/* The id of an interned list equal to `acl`, or 0 when there is none; takes no reference. */
+int64_t acl_cache_lookup(const struct acl_cache *c, const struct zk_acl_vec *acl);
+/* Calls fn for every entry, in no particular order; it must not change the cache. Allocates
+ * nothing, so a forked child may call it. */
+void acl_cache_each(const struct acl_cache *c,
+                    void (*fn)(int64_t id, const struct zk_acl_vec *acl, void *arg), void *arg);
+
 #endif

@@ -50,21 +50,36 @@ static void apply_create(struct server *srv, const struct txn_header *hdr, const
         owner = ZNODE_OWNER_TTL_MASK | t->ttl;
     else if (t->ephemeral)
         owner = hdr->client_id;
+    size_t plen = parent_len(t->path);
+    struct znode *p = datatree_get(srv->tree, t->path, plen); /* "/x": plen 1 gives "/" */
+    int32_t old_cversion = p != NULL ? p->cversion : 0;
+    int64_t old_pzxid = p != NULL ? p->pzxid : 0;
     struct znode *n = NULL;
     int rc = datatree_create(srv->tree, t->path, strlen(t->path), t->data, t->data_len, &t->acl,
                              owner, t->parent_cversion, hdr->zxid, hdr->time_ms, &n);
+    /* A snapshot taken while txns were applied (ZooKeeper's are) may already hold what the log
+     * replays: the parent's counters only ever move forward, and an existing node stays. */
+    if (p != NULL) {
+        if (rc == ZK_NODEEXISTS && t->type == ZK_OP_CREATE && t->parent_cversion > old_cversion) {
+            p->cversion = t->parent_cversion;
+            p->pzxid = hdr->zxid;
+        } else if (rc == 0) {
+            p->cversion = t->parent_cversion > old_cversion ? t->parent_cversion : old_cversion;
+            p->pzxid = hdr->zxid > old_pzxid ? hdr->zxid : old_pzxid;
+        }
+    }
     if (rc != 0) {
-        log_warn("apply", "create %s at zxid 0x%" PRIx64 " failed: %d", t->path, hdr->zxid, rc);
+        if (!srv->replaying)
+            log_warn("apply", "create %s at zxid 0x%" PRIx64 " failed: %d", t->path, hdr->zxid,
+                     rc);
         return;
     }
     if (owner == ZNODE_OWNER_CONTAINER || t->type == ZK_OP_CREATETTL)
         server_track_reapable(srv, t->path);
     fire(srv, WATCH_DATA, t->path, ZK_EVENT_CREATED, datatree_acl(srv->tree, n), NULL, NULL);
-    size_t plen = parent_len(t->path);
     char *parent = strndup(t->path, plen);
     if (parent == NULL)
         return;
-    const struct znode *p = datatree_get(srv->tree, parent, plen);
     fire(srv, WATCH_CHILD, parent, ZK_EVENT_CHILDREN_CHANGED,
          p != NULL ? datatree_acl(srv->tree, p) : NULL, NULL, NULL);
     free(parent);
@@ -75,24 +90,29 @@ static void apply_delete(struct server *srv, const char *path, int64_t zxid)
     size_t len = strlen(path);
     const struct znode *n = datatree_get(srv->tree, path, len);
     if (n == NULL) {
-        log_warn("apply", "delete %s at zxid 0x%" PRIx64 ": no such node", path, zxid);
+        if (!srv->replaying)
+            log_warn("apply", "delete %s at zxid 0x%" PRIx64 ": no such node", path, zxid);
         return;
     }
+    struct znode *p = n->parent;
+    int64_t old_pzxid = p != NULL ? p->pzxid : 0;
     /* The node's ACL decides who may hear of its deletion; keep a copy past the delete. */
     struct zk_acl_vec acl = {0};
     acl_vec_copy(datatree_acl(srv->tree, n), &acl);
-    if (datatree_delete(srv->tree, path, len, zxid) != 0)
+    if (datatree_delete(srv->tree, path, len, zxid) != 0) {
+        acl_vec_free(&acl);
         return;
+    }
+    if (p != NULL && old_pzxid > p->pzxid)
+        p->pzxid = old_pzxid; /* replay over a newer snapshot: pzxid never moves back */
     struct watcher_set delivered = {0};
     fire(srv, WATCH_DATA, path, ZK_EVENT_DELETED, &acl, NULL, &delivered);
     fire(srv, WATCH_CHILD, path, ZK_EVENT_DELETED, &acl, &delivered, NULL);
     watcher_set_free(&delivered);
     acl_vec_free(&acl);
-    size_t plen = parent_len(path);
-    char *parent = strndup(path, plen);
+    char *parent = strndup(path, parent_len(path));
     if (parent == NULL)
         return;
-    const struct znode *p = datatree_get(srv->tree, parent, plen);
     fire(srv, WATCH_CHILD, parent, ZK_EVENT_CHILDREN_CHANGED,
          p != NULL ? datatree_acl(srv->tree, p) : NULL, NULL, NULL);
     free(parent);
@@ -129,8 +149,12 @@ static void collect_path(struct znode *n, void *arg)
         ep->n++;
 }
 
-static void apply_close_session(struct server *srv, const struct txn_header *hdr)
+static void apply_close_session(struct server *srv, const struct txn_header *hdr,
+                                const struct txn *t)
 {
+    for (size_t i = 0; i < t->n_paths; i++)
+        apply_delete(srv, t->paths[i], hdr->zxid);
+    /* then whatever else the session still owns (a log without paths, or a race) */
     struct ephemeral_paths ep = {0};
     datatree_each_ephemeral(srv->tree, hdr->client_id, collect_path, &ep);
     for (size_t i = 0; i < ep.n; i++) {
@@ -170,7 +194,7 @@ static void apply_one(struct server *srv, const struct txn_header *hdr, const st
             sessions_add(srv->sessions, hdr->client_id, t->timeout_ms, server_mono_ms());
         break;
     case ZK_OP_CLOSESESSION:
-        apply_close_session(srv, hdr);
+        apply_close_session(srv, hdr, t);
         break;
     default: /* check, error: nothing to change */
         break;

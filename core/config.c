@@ -21,7 +21,8 @@ static const char *const known_keys[] = {
     "min_session_timeout_ms", "max_session_timeout_ms", "max_client_cnxns", "max_packet_bytes",
     "four_letter_words", "super_digest", "extended_types",
     "container_check_interval_ms", "container_max_per_minute", "listeners", "metrics",
-    "election", "quorum",
+    "election", "quorum", "snap_count", "prealloc_kb", "force_sync",
+    "fsync_warning_threshold_ms", "autopurge",
 };
 
 struct parse {
@@ -164,8 +165,27 @@ static int validate(struct parse *p)
                 &cfg->container_check_interval_ms) ||
         get_int(p, "container_max_per_minute", 1, 100000000, 10000,
                 &cfg->container_max_per_minute) ||
-        get_bool(p, "extended_types", false, &cfg->extended_types))
+        get_bool(p, "extended_types", false, &cfg->extended_types) ||
+        get_int(p, "snap_count", 2, INT32_MAX, 100000, &cfg->snap_count) ||
+        get_int(p, "prealloc_kb", 0, 1 << 22, 65536, &cfg->prealloc_kb) ||
+        get_bool(p, "force_sync", true, &cfg->force_sync) ||
+        get_int(p, "fsync_warning_threshold_ms", 1, 3600000, 1000,
+                &cfg->fsync_warning_threshold_ms) ||
+        get_int(p, "autopurge.snap_retain_count", 3, 1000000, 3, &cfg->purge_snap_retain_count) ||
+        get_int(p, "autopurge.purge_interval", 0, 24 * 365, 0, &cfg->purge_interval_h))
         return -1;
+    config_setting_t *ap = config_lookup(&cfg->lc, "autopurge");
+    if (ap != NULL) {
+        if (!config_setting_is_group(ap))
+            return parse_fail(p, ap, "autopurge: expected a group { snap_retain_count = 3; "
+                                     "purge_interval = 24; }");
+        for (int i = 0; i < config_setting_length(ap); i++) {
+            config_setting_t *s = config_setting_get_elem(ap, (unsigned)i);
+            const char *name = config_setting_name(s);
+            if (strcmp(name, "snap_retain_count") != 0 && strcmp(name, "purge_interval") != 0)
+                return parse_fail(p, s, "autopurge: unknown key \"%s\"", name);
+        }
+    }
     if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
         return parse_fail(p,
                           config_lookup(&cfg->lc, "min_session_timeout_ms")

@@ -35,6 +35,13 @@ struct config {
     bool extended_types;        /* TTL nodes */
     int64_t container_check_interval_ms;
     int64_t container_max_per_minute;
+    /* persistence */
+    int64_t snap_count;          /* txns between snapshots, randomised as ZooKeeper's */
+    int64_t prealloc_kb;         /* log file preallocation (ZooKeeper's preAllocSize) */
+    bool force_sync;             /* fdatasync each commit (ZooKeeper's forceSync) */
+    int64_t fsync_warning_threshold_ms;
+    int64_t purge_snap_retain_count; /* autopurge.snap_retain_count, at least 3 */
+    int64_t purge_interval_h;        /* autopurge.purge_interval; 0: off */
     struct plugin_conf listeners[16];
     size_t n_listeners;
     struct plugin_conf metrics; /* plugin NULL: the built-in null provider */

@@ -558,3 +558,109 @@ int64_t datatree_ephemerals_total(const struct datatree *t)
 {
     return t->ephemerals_total;
 }
+
+void znode_persisted_stat(const struct znode *n, struct zk_persisted_stat *out)
+{
+    out->czxid = n->czxid;
+    out->mzxid = n->mzxid;
+    out->ctime = n->ctime;
+    out->mtime = n->mtime;
+    out->version = n->version;
+    out->cversion = n->cversion;
+    out->aversion = n->aversion;
+    out->ephemeral_owner = n->ephemeral_owner;
+    out->pzxid = n->pzxid;
+}
+
+static void dt_apply_persisted(struct znode *n, const struct zk_persisted_stat *st)
+{
+    n->czxid = st->czxid;
+    n->mzxid = st->mzxid;
+    n->ctime = st->ctime;
+    n->mtime = st->mtime;
+    n->version = st->version;
+    n->cversion = st->cversion;
+    n->aversion = st->aversion;
+    n->ephemeral_owner = st->ephemeral_owner;
+    n->pzxid = st->pzxid;
+}
+
+static bool dt_owner_is_ephemeral(int64_t owner)
+{
+    struct znode probe = {.ephemeral_owner = owner};
+    return znode_kind(&probe) == ZNODE_EPHEMERAL;
+}
+
+/* Overwrites a node that is already in the tree. Everything that can fail happens first. */
+static int dt_load_existing(struct datatree *t, struct znode *n, const uint8_t *data,
+                            int32_t data_len, int64_t acl_id, const struct zk_persisted_stat *st)
+{
+    uint8_t *copy;
+    if (dt_copy_data(data, data_len, &copy) != 0)
+        return -ENOMEM;
+    bool was_eph = znode_kind(n) == ZNODE_EPHEMERAL;
+    bool is_eph = dt_owner_is_ephemeral(st->ephemeral_owner);
+    bool same_list = was_eph && is_eph && n->ephemeral_owner == st->ephemeral_owner;
+    struct eph_session *s = NULL;
+    if (is_eph && !same_list && (s = dt_eph_session(t, st->ephemeral_owner)) == NULL) {
+        free(copy);
+        return -ENOMEM;
+    }
+    if (was_eph && !same_list)
+        dt_eph_remove(t, n); /* s belongs to another owner, so this cannot free it */
+
+    t->data_size -= n->data_len > 0 ? n->data_len : 0;
+    free(n->data);
+    n->data = copy;
+    n->data_len = data_len < 0 ? -1 : data_len;
+    t->data_size += n->data_len > 0 ? n->data_len : 0;
+    acl_cache_addref(t->acls, acl_id);
+    acl_cache_release(t->acls, n->acl_id);
+    n->acl_id = acl_id;
+    dt_apply_persisted(n, st);
+    if (s != NULL)
+        dt_eph_append(t, s, n);
+    return 0;
+}
+
+int datatree_load_node(struct datatree *t, const char *path, size_t len, const uint8_t *data,
+                       int32_t data_len, int64_t acl_id, const struct zk_persisted_stat *st)
+{
+    if (acl_cache_get(t->acls, acl_id) == NULL)
+        return -EINVAL;
+    bool is_root = len == 0 || (len == 1 && path[0] == '/');
+    struct znode *existing = is_root ? t->root : datatree_get(t, path, len);
+    if (existing != NULL)
+        return dt_load_existing(t, existing, data, data_len, acl_id, st);
+
+    struct znode *parent = dt_parent_of(t, path, len);
+    if (parent == NULL)
+        return ZK_NONODE;
+    if (len > UINT32_MAX)
+        return -ENOMEM;
+    struct znode *n = dt_node_new(path, len);
+    if (n == NULL)
+        return -ENOMEM;
+    struct eph_session *s = NULL;
+    if (dt_copy_data(data, data_len, &n->data) != 0 ||
+        (dt_owner_is_ephemeral(st->ephemeral_owner) &&
+         (s = dt_eph_session(t, st->ephemeral_owner)) == NULL) ||
+        dt_child_add(parent, n) != 0) {
+        if (s != NULL && s->count == 0)
+            dt_eph_drop(t, s);
+        dt_node_free(n);
+        return -ENOMEM;
+    }
+    n->data_len = data_len < 0 ? -1 : data_len;
+    acl_cache_addref(t->acls, acl_id);
+    n->acl_id = acl_id;
+    dt_apply_persisted(n, st);
+    n->parent = parent;
+    if (s != NULL)
+        dt_eph_append(t, s, n);
+    for (struct znode *a = parent; a != NULL; a = a->parent)
+        a->descendants++;
+    dt_table_insert(t, n);
+    t->data_size += dt_node_size(n);
+    return 0;
+}

@@ -94,4 +94,24 @@ int64_t datatree_node_count(const struct datatree *t);
 int64_t datatree_approximate_data_size(const struct datatree *t);
 int64_t datatree_ephemerals_total(const struct datatree *t);
 
+/* StatPersisted as snapshots and SNAP syncs carry it (disk-and-quorum.md A.2, A.8): cversion is
+ * the stored create counter, ephemeral_owner the raw value (session, container or TTL marker). */
+struct zk_persisted_stat {
+    int64_t czxid, mzxid, ctime, mtime;
+    int32_t version, cversion, aversion;
+    int64_t ephemeral_owner;
+    int64_t pzxid;
+};
+
+void znode_persisted_stat(const struct znode *n, struct zk_persisted_stat *out);
+
+/* Puts one node read from a snapshot into the tree, with its full stored Stat. acl_id is an id
+ * in this tree's ACL cache (datatree_acl_cache), which the node takes a reference to. The root
+ * is "" (or "/"); a node that already exists (the root and the /zookeeper nodes datatree_new
+ * made) gets data, ACL and Stat overwritten, and its ephemeral list follows the new owner.
+ * Otherwise the parent must exist already. Returns 0, ZK_NONODE (no parent), -EINVAL (unknown
+ * acl_id) or -ENOMEM (the tree is then unchanged). */
+int datatree_load_node(struct datatree *t, const char *path, size_t len, const uint8_t *data,
+                       int32_t data_len, int64_t acl_id, const struct zk_persisted_stat *st);
+
 #endif

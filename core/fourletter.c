@@ -685,6 +685,8 @@ static void answer_mntr(struct server *srv, struct jute_writer *w)
     flw_version(version, sizeof version);
     flw_format_double(latency_avg(&srv->latency), avg, sizeof avg);
     putf(w, "zk_version\t%s\nzk_server_state\tstandalone\n", version);
+    if (srv->writes_failed)
+        putf(w, "zk_log_write_error\t%s\n", srv->write_error); /* corral's own key */
     putf(w, "zk_avg_latency\t%s\nzk_max_latency\t%" PRId64 "\nzk_min_latency\t%" PRId64 "\n", avg,
          srv->latency.max_ms, latency_min(&srv->latency));
     putf(w, "zk_packets_received\t%" PRIu64 "\nzk_packets_sent\t%" PRIu64 "\n",
@@ -750,7 +752,9 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
     }
     switch ((enum flw_cmd)cmd) {
     case FLW_RUOK:
-        put(w, "imok");
+        /* ZooKeeper: "imok" when running in a non-error state, otherwise no answer at all */
+        if (!srv->writes_failed)
+            put(w, "imok");
         break;
     case FLW_ISRO:
         put(w, "rw");

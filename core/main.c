@@ -14,6 +14,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "persist/database.h"
 #include "plugin.h"
 #include "server.h"
 #include "tmpdir.h"
@@ -29,6 +30,9 @@ static void usage(FILE *to)
             "                      without it, standalone on 127.0.0.1:2181 with a temporary\n"
             "                      data directory\n"
             "  -t, --check         validate the config and load its plugins, then exit\n"
+            "  -p, --purge N       remove all but the N (>= 3) newest snapshots and the logs\n"
+            "                      they do not need from the configured data directory, then\n"
+            "                      exit (as ZooKeeper's zkCleanup.sh -n N)\n"
             "  -h, --help          print this help\n"
             "  -V, --version       print the version\n");
 }
@@ -44,14 +48,26 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 't'},
+        {"purge", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
     bool check_only = false;
+    long purge_retain = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tp:hV", opts, NULL)) != -1) {
         switch (opt) {
+        case 'p': {
+            char *end;
+            purge_retain = strtol(optarg, &end, 10);
+            if (*end != '\0' || purge_retain < 3) {
+                fprintf(stderr, "corral-server: --purge takes a count of at least 3, not \"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
         case 'c':
             config_path = optarg;
             break;
@@ -87,6 +103,22 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
+    if (purge_retain > 0) {
+        if (cfg.data_dir == NULL) {
+            fprintf(stderr, "corral-server: --purge needs a config with data_dir\n");
+            config_free(&cfg);
+            return 1;
+        }
+        int removed = database_purge(cfg.data_dir, cfg.data_log_dir, (int)purge_retain, err,
+                                     sizeof err);
+        config_free(&cfg);
+        if (removed < 0) {
+            fprintf(stderr, "corral-server: %s\n", err);
+            return 1;
+        }
+        printf("removed %d files\n", removed);
+        return 0;
+    }
 
     char plugin_dir[4096];
     if (cfg.plugin_dir != NULL)
@@ -148,10 +180,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "corral-server: cannot set up the server: out of memory\n");
         goto out_tmp;
     }
-
-    /* 7. start: metrics, then listeners, then the server's timers */
     log_info("core", "corral %s starting standalone, config %s, data dir %s%s", CORRAL_VERSION,
              cfg.file, data_dir, data_tmp.path[0] != '\0' ? " (temporary)" : "");
+    if (database_open(env.srv, err, sizeof err) != 0) {
+        fprintf(stderr, "corral-server: %s\n", err);
+        goto out_server;
+    }
+
+    /* 7. start: metrics, then listeners, then the server's timers */
     log_info("core", "plugin dir %s", plugin_dir);
     size_t n_started = 0;
     if (instance_start(&metrics, err, sizeof err) < 0) {
@@ -192,6 +228,7 @@ out_stop:
         instance_stop(&listeners[--n_started]);
     instance_stop(&metrics);
 out_server:
+    database_close(env.srv);
     server_free(env.srv);
 out_tmp:
     tmpdir_remove(&data_tmp);

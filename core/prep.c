@@ -169,6 +169,18 @@ void prep_forget(struct server *srv, int64_t zxid)
     srv->n_changes = kept;
 }
 
+void prep_forget_after(struct server *srv, int64_t zxid)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < srv->n_changes; i++) {
+        if (srv->changes[i]->zxid > zxid)
+            change_free(srv->changes[i]);
+        else
+            srv->changes[kept++] = srv->changes[i];
+    }
+    srv->n_changes = kept;
+}
+
 static bool permits(const struct prep_scope *s, const struct change *c, int perm)
 {
     if (s->who->session_id == 0 && s->who->ids == NULL)
@@ -577,13 +589,62 @@ void prep_create_session(struct txn *txn, int32_t timeout_ms)
     txn->timeout_ms = timeout_ms;
 }
 
+static int add_path(struct txn *t, const char *path)
+{
+    char **paths = realloc(t->paths, (t->n_paths + 1) * sizeof *paths);
+    if (paths == NULL)
+        return ZK_SYSTEMERROR;
+    t->paths = paths;
+    if ((paths[t->n_paths] = strdup(path)) == NULL)
+        return ZK_SYSTEMERROR;
+    t->n_paths++;
+    return ZK_OK;
+}
+
+struct ephemeral_scan {
+    struct server *srv;
+    struct txn *found;
+};
+
+/* A tree ephemeral that an outstanding change touched is judged by that change instead. */
+static void collect_ephemeral(struct znode *n, void *arg)
+{
+    struct ephemeral_scan *es = arg;
+    if (find_in(es->srv->changes, es->srv->n_changes, n->path) == NULL)
+        add_path(es->found, n->path);
+}
+
+/* Marks one of the closing session's ephemerals deleted, as a delete would. */
+static void close_one(struct prep_scope *s, const char *path)
+{
+    struct path_version_request req = {.path = path, .path_len = strlen(path), .version = -1};
+    struct txn ignored = {0};
+    prep_delete(s, &req, &ignored, ZK_OP_DELETECONTAINER);
+    txn_free(&ignored);
+}
+
 void prep_close_session(struct server *srv, int64_t session_id, int64_t zxid, struct txn *txn)
 {
-    (void)srv, (void)session_id, (void)zxid;
     memset(txn, 0, sizeof *txn);
     txn->type = ZK_OP_CLOSESESSION;
-    /* TODO(#3): with an asynchronous log, record the ephemerals' deletion as outstanding
-     * changes here, as ZooKeeper does, so requests prepared meanwhile see them gone. */
+    /* The session's ephemerals: those in the tree that no outstanding change deleted, and
+     * those outstanding creates made. Requests prepared after this one see them gone. */
+    struct txn found = {0};
+    struct ephemeral_scan es = {srv, &found};
+    datatree_each_ephemeral(srv->tree, session_id, collect_ephemeral, &es);
+    for (size_t i = 0; i < srv->n_changes; i++) {
+        const struct change *c = srv->changes[i];
+        if (c->exists && c->ephemeral_owner == session_id &&
+            find_in(srv->changes, srv->n_changes, c->path) == c)
+            add_path(&found, c->path);
+    }
+    static const struct prep_caller server_itself = {0};
+    struct prep_scope s = {.srv = srv, .who = &server_itself, .zxid = zxid};
+    for (size_t i = 0; i < found.n_paths; i++)
+        if (add_path(txn, found.paths[i]) == ZK_OK)
+            close_one(&s, found.paths[i]);
+    txn_free(&found);
+    scope_commit(&s);
 }
 
 void prep_delete_container(struct server *srv, const char *path, int64_t zxid, struct txn *txn)

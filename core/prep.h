@@ -34,5 +34,7 @@ void prep_delete_container(struct server *srv, const char *path, int64_t zxid, s
 /* apply calls this once the txn with `zxid` is in the tree: its outstanding changes are no
  * longer needed. */
 void prep_forget(struct server *srv, int64_t zxid);
+/* The log stage dropped every txn above `zxid`: forget what prep assumed of them. */
+void prep_forget_after(struct server *srv, int64_t zxid);
 
 #endif

@@ -13,6 +13,8 @@
 #include "fourletter.h"
 #include "log.h"
 #include "ops.h"
+#include "persist/database.h"
+#include "pipeline.h"
 #include "prep.h"
 #include "server_internal.h"
 #include "zkerr.h"
@@ -20,21 +22,6 @@
 /* ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout. */
 #define HANDSHAKE_TIMEOUT_MS 10000
 
-/* One request between decode and reply. A connection's requests reply in arrival order: a
- * read runs only once it is at the head, so it sees every earlier write of its session. */
-struct request {
-    struct request *next;
-    int32_t xid, type;
-    bool is_write;
-    bool done;          /* the reply is in `reply` */
-    bool decoded;       /* a write whose body decoded */
-    uint8_t *body;      /* a read's body, kept until it runs */
-    size_t body_len;
-    struct txn_header hdr;
-    struct txn txn;
-    struct jute_writer reply;
-    uint64_t received_ms;
-};
 
 int64_t server_wall_ms(void)
 {
@@ -107,14 +94,7 @@ void server_track_reapable(struct server *srv, const char *path)
         srv->reapable[srv->n_reapable++] = copy;
 }
 
-/* --- the log stage ------------------------------------------------------------------------ */
-
-/* Runs a txn through log and apply. The log is in memory until the durability issue lands
- * (TODO(#3)): the txn is durable at once, so apply follows directly, in zxid order. */
-static void log_and_apply(struct server *srv, const struct txn_header *hdr, const struct txn *txn)
-{
-    apply_txn(srv, hdr, txn);
-}
+/* --- txns --------------------------------------------------------------------------------- */
 
 static void make_header(struct server *srv, struct txn_header *hdr, int64_t session_id,
                         int32_t cxid, const struct txn *txn)
@@ -126,18 +106,27 @@ static void make_header(struct server *srv, struct txn_header *hdr, int64_t sess
     hdr->type = txn->type;
 }
 
-/* A txn the server makes itself (expiry, reaper): no connection waits for it. */
+/* A txn the server makes itself (expiry, reaper): no connection waits for it. Takes txn. */
 static void run_internal_txn(struct server *srv, int64_t session_id, struct txn *txn,
                              int64_t zxid)
 {
-    struct txn_header hdr = {session_id, 0, zxid, server_wall_ms(), txn->type};
-    log_and_apply(srv, &hdr, txn);
-    txn_free(txn);
+    struct request *req = calloc(1, sizeof *req);
+    if (req == NULL) {
+        log_warn("server", "out of memory for an internal txn at zxid 0x%" PRIx64, zxid);
+        txn_free(txn);
+        return;
+    }
+    jute_writer_init(&req->reply);
+    req->txn = *txn;
+    req->type = txn->type;
+    req->hdr = (struct txn_header){session_id, 0, zxid, server_wall_ms(), txn->type};
+    srv->last_zxid = zxid;
+    pipeline_submit(srv, req);
 }
 
 /* --- per-connection request queue --------------------------------------------------------- */
 
-static void request_free(struct request *req)
+void server_request_free(struct request *req)
 {
     free(req->body);
     txn_free(&req->txn);
@@ -191,7 +180,7 @@ static void conn_drain(struct conn *conn)
         conn->last_response_ms = now;
         conn->last_zxid = srv->last_applied_zxid;
         bool close_after = req->type == ZK_OP_CLOSESESSION;
-        request_free(req);
+        server_request_free(req);
         if (close_after)
             conn_close(conn, CORRAL_CLOSE_NORMAL);
     }
@@ -213,10 +202,62 @@ static void submit_write(struct server *srv, struct conn *conn, struct request *
     }
     make_header(srv, &req->hdr, s->id, req->xid, &req->txn);
     conn_enqueue(conn, req);
-    log_and_apply(srv, &req->hdr, &req->txn);
+    pipeline_submit(srv, req);
+}
+
+/* A write while the log cannot be written: answered in order, no zxid consumed, as a
+ * read-only ZooKeeper answers writes. */
+static void refuse_write(struct server *srv, struct conn *conn, struct request *req)
+{
+    req->is_write = true;
+    ops_reply_end(&req->reply,
+                  ops_reply_begin(&req->reply, req->xid, srv->last_applied_zxid, ZK_NOTREADONLY));
+    req->done = true;
+    conn_enqueue(conn, req);
+    conn_drain(conn);
+}
+
+static void finish_handshake(struct server *srv, struct conn *conn, struct request *req);
+
+void server_request_applied(struct server *srv, struct request *req)
+{
+    struct conn *conn = req->conn;
+    if (conn == NULL) {
+        server_request_free(req);
+        return;
+    }
+    if (req->type == ZK_OP_CREATESESSION) {
+        finish_handshake(srv, conn, req);
+        server_request_free(req);
+        return;
+    }
     ops_write_reply(srv, req->xid, req->type, req->decoded, &req->hdr, &req->txn, &req->reply);
     req->done = true;
     conn_drain(conn);
+}
+
+void server_request_dropped(struct server *srv, struct request *req)
+{
+    if (req->txn.type == ZK_OP_CLOSESESSION) {
+        /* a close that never reached the log: the session lives on and expires in time */
+        struct session *s = sessions_get(srv->sessions, req->hdr.client_id);
+        if (s != NULL) {
+            s->closing = false;
+            sessions_touch(srv->sessions, s, server_mono_ms());
+        }
+    }
+    if (req->conn == NULL) {
+        server_request_free(req);
+        return;
+    }
+    /* The client cannot know whether its write happened: losing the connection is how
+     * ZooKeeper says so. The request is freed with the connection's queue. */
+    struct conn *conn = req->conn;
+    if (req->type == ZK_OP_CREATESESSION) {
+        conn->handshake_req = NULL;
+        server_request_free(req);
+    }
+    conn_close(conn, CORRAL_CLOSE_PROTOCOL);
 }
 
 /* --- auth ----------------------------------------------------------------------------------- */
@@ -301,6 +342,26 @@ static void bind_session(struct conn *conn, struct session *s)
     }
 }
 
+static void finish_handshake(struct server *srv, struct conn *conn, struct request *req)
+{
+    int64_t id = req->hdr.client_id;
+    conn->handshake_req = NULL;
+    struct session *s = sessions_get(srv->sessions, id);
+    if (s == NULL) {
+        log_warn("server", "closing %s:%u: no memory for a new session", conn->cnxn->peer_addr,
+                 conn->cnxn->peer_port);
+        conn_close(conn, CORRAL_CLOSE_REFUSED);
+        return;
+    }
+    uint8_t passwd[SESSION_PASSWD_BYTES];
+    bind_session(conn, s);
+    session_password(id, passwd);
+    send_connect_response(conn, req->txn.timeout_ms, id, passwd);
+    listener_set_reading(conn->listener, conn->cnxn, true);
+    log_debug("server", "session 0x%" PRIx64 " created for %s:%u, timeout %" PRId32 " ms", id,
+              conn->cnxn->peer_addr, conn->cnxn->peer_port, req->txn.timeout_ms);
+}
+
 static void handle_connect(struct server *srv, struct conn *conn, uint8_t *frame, size_t len)
 {
     struct jute_reader r;
@@ -330,25 +391,25 @@ static void handle_connect(struct server *srv, struct conn *conn, uint8_t *frame
     uint8_t passwd[SESSION_PASSWD_BYTES];
 
     if (cr.session_id == 0) {
-        int64_t id = sessions_next_id(srv->sessions);
-        struct txn txn;
-        prep_create_session(&txn, (int32_t)timeout);
-        struct txn_header hdr;
-        make_header(srv, &hdr, id, 0, &txn);
-        log_and_apply(srv, &hdr, &txn);
-        txn_free(&txn);
-        struct session *s = sessions_get(srv->sessions, id);
-        if (s == NULL) {
-            log_warn("server", "closing %s:%u: no memory for a new session",
-                     conn->cnxn->peer_addr, conn->cnxn->peer_port);
+        /* createSession is a txn: reading stops until it is durable, then the reply goes. */
+        struct request *req = calloc(1, sizeof *req);
+        if (req == NULL || !pipeline_accepts_writes(srv)) {
+            log_warn("server", "refusing %s:%u: %s", conn->cnxn->peer_addr,
+                     conn->cnxn->peer_port,
+                     req == NULL ? "no memory for a new session" : srv->write_error);
+            free(req);
             conn_close(conn, CORRAL_CLOSE_REFUSED);
             return;
         }
-        bind_session(conn, s);
-        session_password(id, passwd);
-        send_connect_response(conn, (int32_t)timeout, id, passwd);
-        log_debug("server", "session 0x%" PRIx64 " created for %s:%u, timeout %" PRId64 " ms",
-                  id, conn->cnxn->peer_addr, conn->cnxn->peer_port, timeout);
+        jute_writer_init(&req->reply);
+        req->conn = conn;
+        req->type = ZK_OP_CREATESESSION;
+        req->received_ms = server_mono_ms();
+        prep_create_session(&req->txn, (int32_t)timeout);
+        make_header(srv, &req->hdr, sessions_next_id(srv->sessions), 0, &req->txn);
+        conn->handshake_req = req;
+        listener_set_reading(conn->listener, conn->cnxn, false);
+        pipeline_submit(srv, req);
         return;
     }
 
@@ -552,8 +613,12 @@ void server_cnxn_frame(struct server *srv, struct corral_cnxn *c, const uint8_t 
     req->type = h.type;
     req->received_ms = server_mono_ms();
     jute_writer_init(&req->reply);
+    req->conn = conn;
     if (ops_is_write(h.type)) {
-        submit_write(srv, conn, req, &r);
+        if (pipeline_accepts_writes(srv))
+            submit_write(srv, conn, req, &r);
+        else
+            refuse_write(srv, conn, req);
         free(body);
         return;
     }
@@ -576,12 +641,18 @@ void server_cnxn_closed(struct server *srv, struct corral_cnxn *c)
     watches_remove_watcher(srv->watches, conn);
     if (conn->session != NULL && conn->session->conn == conn)
         conn->session->conn = NULL;
+    /* Writes already given to the log stay there (their txns will be applied); they just
+     * have nobody to answer. */
     while (conn->queue_head != NULL) {
         struct request *req = conn->queue_head;
         conn->queue_head = req->next;
         srv->outstanding--;
-        request_free(req);
+        req->conn = NULL;
+        if (!req->in_pending)
+            server_request_free(req);
     }
+    if (conn->handshake_req != NULL)
+        conn->handshake_req->conn = NULL;
     if (conn->handshake_timer != NULL)
         event_free(conn->handshake_timer);
     for (size_t i = 0; i < conn->n_ids; i++) {
@@ -615,7 +686,6 @@ static void expire_one(struct session *s, void *arg)
     struct txn txn;
     int64_t zxid = srv->last_zxid + 1;
     prep_close_session(srv, s->id, zxid, &txn);
-    srv->last_zxid = zxid;
     run_internal_txn(srv, s->id, &txn, zxid);
 }
 
@@ -623,7 +693,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
     (void)fd, (void)what;
-    sessions_expire(srv->sessions, server_mono_ms(), expire_one, srv);
+    database_tick(srv);
+    if (pipeline_accepts_writes(srv)) /* an expiry is a txn: wait until the log works */
+        sessions_expire(srv->sessions, server_mono_ms(), expire_one, srv);
 }
 
 /* Containers that had children and are empty now, and TTL nodes unchanged for their TTL, are
@@ -632,6 +704,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
     (void)fd, (void)what;
+    if (!pipeline_accepts_writes(srv))
+        return;
     uint64_t now = server_mono_ms();
     if (now - srv->reap_minute_start >= 60000) {
         srv->reap_minute_start = now;
@@ -658,9 +732,10 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
             struct txn txn;
             int64_t zxid = srv->last_zxid + 1;
             prep_delete_container(srv, path, zxid, &txn);
-            srv->last_zxid = zxid;
-            run_internal_txn(srv, 0, &txn, zxid);
-            gone = datatree_get(srv->tree, path, strlen(path)) == NULL;
+            if (txn.type == ZK_OP_ERROR)
+                txn_free(&txn); /* gone or busy again since: nothing to reap */
+            else
+                run_internal_txn(srv, 0, &txn, zxid);
         }
         if (gone)
             free(path);

@@ -24,6 +24,25 @@ struct ip_count;
 /* Live connections per client address, for max_client_cnxns without a scan. */
 #define IP_COUNT_BUCKETS 1024
 
+/* One request between decode and reply. A connection's requests reply in arrival order: a
+ * read runs only once it is at the head, so it sees every earlier write of its session. */
+struct request {
+    struct conn *conn;           /* NULL for the server's own txns, or once the conn closed */
+    struct request *next;        /* the connection's queue */
+    struct request *next_pending; /* the log stage's queue, in zxid order */
+    bool in_pending;
+    int32_t xid, type;
+    bool is_write;
+    bool done;          /* the reply is in `reply` */
+    bool decoded;       /* a write whose body decoded */
+    uint8_t *body;      /* a read's body, kept until it runs */
+    size_t body_len;
+    struct txn_header hdr;
+    struct txn txn;
+    struct jute_writer reply;
+    uint64_t received_ms;
+};
+
 /* Latency and packet counters, as ZooKeeper's ServerStats (srvr, stat, mntr) and per
  * connection (cons). Latencies in ms. */
 struct latency_stats {
@@ -43,6 +62,7 @@ struct conn {
     bool closing;                 /* close asked for: no more requests are taken */
     bool is_four_letter;
     struct request *queue_head, *queue_tail; /* requests awaiting their reply, in order */
+    struct request *handshake_req; /* its createSession, until durable */
     size_t queued;
     struct event *handshake_timer; /* closes a connection that never sends ConnectRequest */
     /* cons */
@@ -64,6 +84,22 @@ struct server {
     struct watches *watches;
     int64_t last_zxid;            /* the last zxid assigned by prep */
     int64_t last_applied_zxid;    /* the last zxid applied to the tree */
+    /* the log stage (core/pipeline.c) */
+    struct synclog *synclog;
+    struct request *pending_head, *pending_tail; /* submitted to the log, not yet applied */
+    bool writes_failed;           /* the log could not be written: writes are refused */
+    char write_error[256];
+    uint64_t write_error_ms;      /* monotonic time of the failure, for the retry */
+    int64_t fsync_max_ms;
+    /* snapshots (core/persist/database.c) */
+    int64_t txns_since_snapshot;
+    int64_t snapshot_threshold;   /* randomised around snap_count / 2, as ZooKeeper does */
+    int snapshot_child;           /* pid of the forked writer, or 0 */
+    uint64_t last_purge_ms;
+    struct event *sigchld;        /* a snapshot writer finished */
+    bool replaying;               /* applying the log at start-up: tolerate what is there */
+    int64_t snapshot_zxid;
+    uint64_t snapshot_started_ms;
     struct change **changes;      /* outstanding changes (prep's view ahead of the tree) */
     size_t changes_cap, n_changes;
     struct conn *conns;
@@ -88,6 +124,13 @@ struct server {
 /* The wall clock in ms (Stat ctime/mtime, cons est) and the monotonic clock. */
 int64_t server_wall_ms(void);
 uint64_t server_mono_ms(void);
+
+/* The log stage calls this once req's txn is durable and applied: the server replies, or
+ * frees a request nobody waits for. */
+void server_request_applied(struct server *srv, struct request *req);
+/* ... and this for a request whose txn was dropped because the log could not be written. */
+void server_request_dropped(struct server *srv, struct request *req);
+void server_request_free(struct request *req);
 
 /* Queues a watch notification to a connection (a watcher is a struct conn). */
 void server_send_event(struct conn *conn, int event_type, const char *path);

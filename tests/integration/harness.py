@@ -71,15 +71,32 @@ class Server(object):
     host = "127.0.0.1"
 
     def __init__(self, tick_time=TICK_TIME, container_interval_ms=CONTAINER_INTERVAL_MS,
-                 super_digest=SUPER_DIGEST, extended_types=True, target_name=None):
+                 super_digest=SUPER_DIGEST, extended_types=True, target_name=None,
+                 data_dir=None, data_log_dir=None, snap_count=None, prealloc_kb=None,
+                 force_sync=None, autopurge=None, extra_config=()):
+        """Persistence options (None = the server's default), mapped to both targets:
+        data_dir / data_log_dir: use these directories (e.g. shared by two servers; they
+        are never removed by cleanup()); snap_count (corral snap_count,
+        -Dzookeeper.snapCount); prealloc_kb (prealloc_kb, -Dzookeeper.preAllocSize);
+        force_sync (force_sync, -Dzookeeper.forceSync); autopurge = (retain, hours)
+        (autopurge group, autopurge.* in zoo.cfg); extra_config: more corral config lines."""
         self.target = target_name or target()
         self.tick_time = tick_time
         self.container_interval_ms = container_interval_ms
         self.super_digest = super_digest
         self.extended_types = extended_types
+        self.snap_count = snap_count
+        self.prealloc_kb = prealloc_kb
+        self.force_sync = force_sync
+        self.autopurge = autopurge
+        self.extra_config = list(extra_config)
         self.tmp = tempfile.mkdtemp(prefix="corral-it-%s-" % self.target)
-        self.data_dir = os.path.join(self.tmp, "data")
-        os.makedirs(self.data_dir)
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.data_log_dir = data_log_dir
+        if data_log_dir:
+            os.makedirs(data_log_dir, exist_ok=True)
+        self.config_path = None
         self.log_path = os.path.join(self.tmp, "server.log")
         self.port = None
         self.proc = None
@@ -112,21 +129,29 @@ class Server(object):
             "extended_types = %s;" % ("true" if self.extended_types else "false"),
             "container_check_interval_ms = %d;" % self.container_interval_ms,
         ]
+        if self.data_log_dir:
+            lines.append('data_log_dir = "%s";' % self.data_log_dir)
+        if self.snap_count is not None:
+            lines.append("snap_count = %d;" % self.snap_count)
+        if self.prealloc_kb is not None:
+            lines.append("prealloc_kb = %d;" % self.prealloc_kb)
+        if self.force_sync is not None:
+            lines.append("force_sync = %s;" % ("true" if self.force_sync else "false"))
+        if self.autopurge is not None:
+            lines.append("autopurge = { snap_retain_count = %d; purge_interval = %d; };"
+                         % tuple(self.autopurge))
+        lines += self.extra_config
         if self.super_digest:
             lines.append('super_digest = "%s";' % self.super_digest)
         lines.append('listeners = ( { name = "client"; plugin = "cnxn-nio"; '
                      'address = "127.0.0.1"; port = %d; } );' % self.port)
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
+        self.config_path = path
         return path
 
     def _corral_cmd(self):
-        binary = os.path.abspath(os.environ.get("CORRAL_SERVER")
-                                 or os.path.join(REPO, "build", "corral-server"))
-        if not os.access(binary, os.X_OK):
-            raise ServerError("corral server binary not found or not executable: %s "
-                              "(set CORRAL_SERVER, or CORRAL_TARGET=zookeeper)" % binary)
-        return [binary, "--config", self._write_corral_config()], None
+        return [corral_binary(), "--config", self._write_corral_config()], None
 
     def _zookeeper_cmd(self):
         conf_dir = os.path.join(self.tmp, "conf")
@@ -140,6 +165,11 @@ class Server(object):
             f.write("4lw.commands.whitelist=*\n")
             f.write("extendedTypesEnabled=%s\n" % ("true" if self.extended_types else "false"))
             f.write("admin.enableServer=false\n")
+            if self.data_log_dir:
+                f.write("dataLogDir=%s\n" % self.data_log_dir)
+            if self.autopurge is not None:
+                f.write("autopurge.snapRetainCount=%d\nautopurge.purgeInterval=%d\n"
+                        % tuple(self.autopurge))
         for jar in ZK_JARS:
             if not os.path.exists(jar):
                 raise ServerError("ZooKeeper jar missing: %s (apt-get install zookeeper)" % jar)
@@ -151,6 +181,12 @@ class Server(object):
         if self.super_digest:
             cmd.append("-Dzookeeper.DigestAuthenticationProvider.superDigest=%s"
                        % self.super_digest)
+        if self.snap_count is not None:
+            cmd.append("-Dzookeeper.snapCount=%d" % self.snap_count)
+        if self.prealloc_kb is not None:
+            cmd.append("-Dzookeeper.preAllocSize=%d" % self.prealloc_kb)
+        if self.force_sync is not None:
+            cmd.append("-Dzookeeper.forceSync=%s" % ("yes" if self.force_sync else "no"))
         cmd += ["-cp", conf_dir + ":" + ":".join(ZK_JARS), ZK_MAIN, cfg]
         return cmd, None
 
@@ -238,6 +274,30 @@ class Server(object):
                     pass
                 p.wait(timeout)
 
+    def kill(self, sig=signal.SIGKILL, timeout=10.0):
+        """Crash the server on purpose: send sig (default SIGKILL) to our pid and reap it.
+        Unlike an unexpected exit this does not count as a crash; start() may follow."""
+        p = self.proc
+        if p is None:
+            return None
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait(timeout)
+        if self in _live:
+            _live.remove(self)
+        self.proc = None
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+        return rc
+
     def stop(self, timeout=10.0):
         if self.proc is not None and self.proc.poll() is not None:
             self.crashed = True           # it exited before we asked it to
@@ -274,6 +334,16 @@ class Server(object):
 
     def conn(self):
         return zkwire.Conn(self.host, self.port)
+
+
+def corral_binary():
+    """Absolute path of corral-server (env CORRAL_SERVER, else <repo>/build/corral-server)."""
+    binary = os.path.abspath(os.environ.get("CORRAL_SERVER")
+                             or os.path.join(REPO, "build", "corral-server"))
+    if not os.access(binary, os.X_OK):
+        raise ServerError("corral server binary not found or not executable: %s "
+                          "(set CORRAL_SERVER, or CORRAL_TARGET=zookeeper)" % binary)
+    return binary
 
 
 def start_server(**kw):

@@ -1,0 +1,323 @@
+#include "database.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "apply.h"
+#include "log.h"
+#include "persist/purge.h"
+#include "persist/snapshot.h"
+#include "persist/synclog.h"
+#include "persist/txnlog.h"
+#include "pipeline.h"
+#include "server_internal.h"
+
+static int make_dir(const char *path, char *err, size_t err_len)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        snprintf(err, err_len, "%s exists and is not a directory", path);
+        return -1;
+    }
+    snprintf(err, err_len, "cannot create %s: %s", path, strerror(errno));
+    return -1;
+}
+
+static void version2_dirs(const struct server *srv, char *snap_dir, char *log_dir, size_t len)
+{
+    snprintf(snap_dir, len, "%s/version-2", srv->data_dir);
+    const char *log_parent = srv->cfg->data_log_dir != NULL ? srv->cfg->data_log_dir
+                                                            : srv->data_dir;
+    snprintf(log_dir, len, "%s/version-2", log_parent);
+}
+
+/* ZooKeeper spreads snapshots across an ensemble: each takes one after snapCount/2 plus a
+ * random share of snapCount/2 txns. */
+static void next_threshold(struct server *srv)
+{
+    int64_t half = srv->cfg->snap_count / 2;
+    srv->snapshot_threshold = half + (half > 0 ? random() % half : 0);
+    srv->txns_since_snapshot = 0;
+}
+
+static int replay_one(const struct txn_header *hdr, const struct txn *txn, void *arg)
+{
+    struct server *srv = arg;
+    apply_txn(srv, hdr, txn);
+    if (hdr->zxid > srv->last_zxid)
+        srv->last_zxid = hdr->zxid;
+    return 0;
+}
+
+struct orphan_scan {
+    struct server *srv;
+    char **paths;
+    size_t n, cap;
+};
+
+static void find_orphan(struct znode *n, void *arg)
+{
+    struct orphan_scan *os = arg;
+    if (znode_kind(n) != ZNODE_EPHEMERAL || sessions_get(os->srv->sessions, n->ephemeral_owner))
+        return;
+    if (os->n == os->cap) {
+        size_t cap = os->cap ? os->cap * 2 : 16;
+        char **paths = realloc(os->paths, cap * sizeof *paths);
+        if (paths == NULL)
+            return;
+        os->paths = paths;
+        os->cap = cap;
+    }
+    if ((os->paths[os->n] = strdup(n->path)) != NULL)
+        os->n++;
+}
+
+static void track_reapable(struct znode *n, void *arg)
+{
+    enum znode_kind kind = znode_kind(n);
+    if (kind == ZNODE_CONTAINER || kind == ZNODE_TTL)
+        server_track_reapable(arg, n->path);
+}
+
+/* Ephemerals whose session is not in the table died with a session that expired while the
+ * server was down: remove them without a txn, as ZooKeeper's loadData does. */
+static void kill_orphan_ephemerals(struct server *srv)
+{
+    struct orphan_scan os = {srv, NULL, 0, 0};
+    datatree_each(srv->tree, find_orphan, &os);
+    for (size_t i = 0; i < os.n; i++) {
+        datatree_delete(srv->tree, os.paths[i], strlen(os.paths[i]), srv->last_applied_zxid);
+        free(os.paths[i]);
+    }
+    if (os.n > 0)
+        log_info("database", "removed %zu ephemerals of sessions that no longer exist", os.n);
+    free(os.paths);
+}
+
+/* Writes snapshot.<zxid> from a forked child, so the loop keeps serving: the child sees the
+ * tree as it was at fork time, copy-on-write. */
+static void snapshot_begin(struct server *srv)
+{
+    if (srv->snapshot_child > 0) {
+        log_info("database", "snapshot at zxid 0x%" PRIx64 " still being written; not starting "
+                             "another",
+                 srv->snapshot_zxid);
+        next_threshold(srv);
+        return;
+    }
+    char snap_dir[4096], log_dir[4096];
+    version2_dirs(srv, snap_dir, log_dir, sizeof snap_dir);
+    if (srv->synclog != NULL)
+        synclog_roll(srv->synclog); /* replay from the snapshot starts in the new file */
+    uint64_t start = server_mono_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        char err[512];
+        _exit(snapshot_save(snap_dir, srv->tree, srv->sessions, srv->last_applied_zxid, err,
+                            sizeof err) == 0
+                  ? 0
+                  : 1);
+    }
+    uint64_t stall = server_mono_ms() - start;
+    if (pid < 0) {
+        log_warn("database", "cannot fork to write a snapshot: %s", strerror(errno));
+    } else {
+        srv->snapshot_child = pid;
+        srv->snapshot_zxid = srv->last_applied_zxid;
+        srv->snapshot_started_ms = start;
+        log_info("database", "writing snapshot.%" PRIx64 " in process %d (fork paused the server "
+                             "%" PRIu64 " ms)",
+                 srv->last_applied_zxid, (int)pid, stall);
+    }
+    next_threshold(srv);
+}
+
+void database_after_apply(struct server *srv)
+{
+    if (++srv->txns_since_snapshot >= srv->snapshot_threshold)
+        snapshot_begin(srv);
+}
+
+static void run_purge(struct server *srv)
+{
+    char err[512];
+    const char *log_parent = srv->cfg->data_log_dir ? srv->cfg->data_log_dir : srv->data_dir;
+    if (database_purge(srv->data_dir, log_parent, (int)srv->cfg->purge_snap_retain_count, err,
+                       sizeof err) < 0)
+        log_warn("purge", "%s", err);
+}
+
+static void collect_snapshot_child(struct server *srv)
+{
+    if (srv->snapshot_child > 0) {
+        int status;
+        pid_t r = waitpid(srv->snapshot_child, &status, WNOHANG);
+        if (r == srv->snapshot_child) {
+            uint64_t took = server_mono_ms() - srv->snapshot_started_ms;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                log_info("database", "snapshot.%" PRIx64 " written in %" PRIu64 " ms",
+                         srv->snapshot_zxid, took);
+            else
+                log_warn("database", "writing snapshot.%" PRIx64 " failed (child status 0x%x); "
+                                     "the log keeps everything since the previous one",
+                         srv->snapshot_zxid, (unsigned)status);
+            srv->snapshot_child = 0;
+        }
+    }
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    collect_snapshot_child(arg);
+}
+
+void database_tick(struct server *srv)
+{
+    collect_snapshot_child(srv); /* in case a SIGCHLD was merged with another */
+    if (srv->cfg->purge_interval_h > 0) {
+        uint64_t every = (uint64_t)srv->cfg->purge_interval_h * 3600 * 1000;
+        uint64_t now = server_mono_ms();
+        if (now - srv->last_purge_ms >= every) {
+            srv->last_purge_ms = now;
+            run_purge(srv);
+        }
+    }
+}
+
+int database_open(struct server *srv, char *err, size_t err_len)
+{
+    char snap_dir[4096], log_dir[4096];
+    version2_dirs(srv, snap_dir, log_dir, sizeof snap_dir);
+    if (make_dir(srv->data_dir, err, err_len) || make_dir(snap_dir, err, err_len))
+        return -1;
+    if (srv->cfg->data_log_dir != NULL &&
+        (make_dir(srv->cfg->data_log_dir, err, err_len) || make_dir(log_dir, err, err_len)))
+        return -1;
+    uint64_t start = server_mono_ms();
+
+    /* 1. the newest snapshot that loads */
+    int64_t *snaps = NULL;
+    size_t n_snaps = 0;
+    if (snapshot_list(snap_dir, &snaps, &n_snaps) < 0) {
+        snprintf(err, err_len, "cannot list %s: %s", snap_dir, strerror(errno));
+        return -1;
+    }
+    bool loaded = false;
+    int64_t snap_zxid = 0;
+    for (size_t i = 0; i < n_snaps && !loaded; i++) {
+        char path[4200], why[1024];
+        snprintf(path, sizeof path, "%s/snapshot.%" PRIx64, snap_dir, snaps[i]);
+        struct datatree *tree = NULL;
+        struct sessions *sessions = sessions_new(srv->cfg->tick_ms, 1, server_wall_ms());
+        if (sessions != NULL && snapshot_looks_complete(path) &&
+            snapshot_load(path, &tree, sessions, server_mono_ms(), &snap_zxid, why,
+                          sizeof why) == 0) {
+            datatree_free(srv->tree);
+            sessions_free(srv->sessions);
+            srv->tree = tree;
+            srv->sessions = sessions;
+            loaded = true;
+            datatree_each(tree, track_reapable, srv); /* the log's creates are tracked by apply */
+            log_info("database", "loaded %s: %" PRId64 " nodes, %zu sessions", path,
+                     datatree_node_count(tree) - 1, sessions_count(sessions));
+        } else {
+            if (sessions != NULL)
+                sessions_free(sessions);
+            log_warn("database", "skipping %s: %s", path,
+                     snapshot_looks_complete(path) ? why : "it is incomplete");
+        }
+    }
+    free(snaps);
+    int64_t *logs = NULL;
+    size_t n_logs = 0;
+    if (txnlog_list(log_dir, &logs, &n_logs) < 0) {
+        snprintf(err, err_len, "cannot list %s: %s", log_dir, strerror(errno));
+        return -1;
+    }
+    free(logs);
+    if (!loaded && n_logs > 0) {
+        snprintf(err, err_len, "%s holds transaction logs but no usable snapshot in %s; refusing "
+                               "to start from an empty tree (restore a snapshot, or move the "
+                               "logs away to start empty)",
+                 log_dir, snap_dir);
+        return -1;
+    }
+    srv->last_zxid = srv->last_applied_zxid = snap_zxid;
+
+    /* 2. the log after it */
+    struct txnlog_replay_stats st;
+    memset(&st, 0, sizeof st);
+    srv->replaying = true;
+    int rc = txnlog_replay(log_dir, snap_zxid, true, replay_one, srv, &st, err, err_len);
+    srv->replaying = false;
+    if (rc < 0)
+        return -1;
+    if (st.truncated_bytes > 0)
+        log_warn("database", "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid "
+                             "0x%" PRIx64,
+                 st.truncated_file, st.truncated_bytes, st.truncated_after);
+    kill_orphan_ephemerals(srv);
+    log_info("database", "recovered to zxid 0x%" PRIx64 " (snapshot 0x%" PRIx64 " + %" PRId64
+                         " txns) in %" PRIu64 " ms",
+             srv->last_applied_zxid, snap_zxid, st.txns, server_mono_ms() - start);
+
+    /* 3. the log stage, then a snapshot of what was recovered, as ZooKeeper takes one */
+    if (pipeline_start(srv, log_dir, err, err_len) != 0)
+        return -1;
+    srv->sigchld = evsignal_new(srv->env->base, SIGCHLD, on_sigchld, srv);
+    if (srv->sigchld == NULL || evsignal_add(srv->sigchld, NULL) != 0) {
+        snprintf(err, err_len, "cannot watch for snapshot writers to finish (SIGCHLD)");
+        return -1;
+    }
+    next_threshold(srv);
+    if (!loaded || st.txns > 0) {
+        if (!loaded) {
+            /* a fresh directory: snapshot.0 must exist before any log does */
+            if (snapshot_save(snap_dir, srv->tree, srv->sessions, srv->last_applied_zxid, err,
+                              err_len) != 0)
+                return -1;
+        } else {
+            snapshot_begin(srv);
+        }
+    }
+    srv->last_purge_ms = server_mono_ms();
+    if (srv->cfg->purge_interval_h > 0)
+        run_purge(srv);
+    return 0;
+}
+
+void database_close(struct server *srv)
+{
+    pipeline_stop(srv);
+    if (srv->sigchld != NULL) {
+        event_free(srv->sigchld);
+        srv->sigchld = NULL;
+    }
+    if (srv->snapshot_child > 0) {
+        int status;
+        waitpid(srv->snapshot_child, &status, 0);
+        srv->snapshot_child = 0;
+    }
+}
+
+int database_purge(const char *data_dir, const char *data_log_dir, int retain, char *err,
+                   size_t err_len)
+{
+    char snap_dir[4096], log_dir[4096];
+    snprintf(snap_dir, sizeof snap_dir, "%s/version-2", data_dir);
+    snprintf(log_dir, sizeof log_dir, "%s/version-2",
+             data_log_dir != NULL ? data_log_dir : data_dir);
+    return purge_run(snap_dir, log_dir, retain < 3 ? 3 : retain, err, err_len);
+}
