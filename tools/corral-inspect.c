@@ -682,7 +682,8 @@ static bool snap_parse_body(struct snapshot *s, struct cursor *c, struct report 
         }
     }
     s->n_acls = (size_t)count;
-    qsort(s->acls, s->n_acls, sizeof *s->acls, cmp_acl);
+    if (s->n_acls > 1)
+        qsort(s->acls, s->n_acls, sizeof *s->acls, cmp_acl);
 
     size_t cap = 0;
     bool have_root = false;

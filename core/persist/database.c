@@ -210,8 +210,9 @@ int database_open(struct server *srv, char *err, size_t err_len)
     /* 1. the newest snapshot that loads */
     int64_t *snaps = NULL;
     size_t n_snaps = 0;
-    if (snapshot_list(snap_dir, &snaps, &n_snaps) < 0) {
-        snprintf(err, err_len, "cannot list %s: %s", snap_dir, strerror(errno));
+    int listed = snapshot_list(snap_dir, &snaps, &n_snaps);
+    if (listed < 0) {
+        snprintf(err, err_len, "cannot list %s: %s", snap_dir, strerror(-listed));
         return -1;
     }
     bool loaded = false;
@@ -242,8 +243,9 @@ int database_open(struct server *srv, char *err, size_t err_len)
     free(snaps);
     int64_t *logs = NULL;
     size_t n_logs = 0;
-    if (txnlog_list(log_dir, &logs, &n_logs) < 0) {
-        snprintf(err, err_len, "cannot list %s: %s", log_dir, strerror(errno));
+    listed = txnlog_list(log_dir, &logs, &n_logs);
+    if (listed < 0) {
+        snprintf(err, err_len, "cannot list %s: %s", log_dir, strerror(-listed));
         return -1;
     }
     free(logs);

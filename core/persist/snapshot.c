@@ -661,7 +661,8 @@ static int snap_read_acl_map(struct snap_load *l)
             return rc;
         l->map[l->nmap++] = (struct snap_acl_map){.file_index = index, .id = id, .seq = (size_t)i};
     }
-    qsort(l->map, l->nmap, sizeof(*l->map), snap_map_cmp);
+    if (l->nmap > 1)
+        qsort(l->map, l->nmap, sizeof(*l->map), snap_map_cmp);
     return 0;
 }
 
@@ -985,7 +986,8 @@ int snapshot_list(const char *dir, int64_t **zxids, size_t *count)
         free(list);
         return rc;
     }
-    qsort(list, n, sizeof(*list), snap_cmp_desc);
+    if (n > 1) /* qsort must not see the NULL of an empty list */
+        qsort(list, n, sizeof(*list), snap_cmp_desc);
     size_t unique = 0; /* snapshot.1f and snapshot.1f.gz are one zxid */
     for (size_t i = 0; i < n; i++)
         if (unique == 0 || list[unique - 1] != list[i])

@@ -229,8 +229,7 @@ static void encode_body(struct jute_writer *w, int32_t type, const struct txn *t
     }
 }
 
-void txnlog_encode_entry(const struct txn_header *hdr, const struct txn *txn,
-                         struct jute_writer *w)
+void txnlog_encode_entry(const struct txn_header *hdr, const struct txn *txn, struct jute_writer *w)
 {
     jute_write_long(w, hdr->client_id);
     jute_write_int(w, hdr->cxid);
@@ -447,8 +446,8 @@ static int decode_body(struct dec *d, int32_t type, struct txn *t, bool in_multi
     return 0;
 }
 
-int txnlog_decode_entry(const uint8_t *entry, size_t len, struct txn_header *hdr,
-                        struct txn *txn, char *err, size_t err_len)
+int txnlog_decode_entry(const uint8_t *entry, size_t len, struct txn_header *hdr, struct txn *txn,
+                        char *err, size_t err_len)
 {
     if (len < TXN_HEADER_BYTES)
         return fail(err, err_len, -EBADMSG, "an entry of %zu bytes is shorter than a TxnHeader",
@@ -493,6 +492,7 @@ struct txnlog_file {
     int64_t size;     /* the file's size as far as we made it */
     int64_t pad_size; /* the size preallocation asks for: ZooKeeper's currentSize */
     bool unsynced;    /* written since the last commit */
+    bool attempted;   /* a write was tried since then: bytes past `written` may exist */
     struct jute_writer buf;
     char path[];
 };
@@ -595,7 +595,7 @@ static void writer_discard(struct txnlog_writer *w)
             if (unlink(f->path) != 0)
                 log_warn("txnlog", "cannot remove %s: %s", f->path, strerror(errno));
             w->dir_unsynced = true;
-        } else if (f->written != f->synced || f->size != f->synced_size) {
+        } else if (f->attempted || f->written != f->synced || f->size != f->synced_size) {
             if (ftruncate(f->fd, (off_t)f->synced) != 0)
                 log_warn("txnlog", "cannot cut %s back to %" PRId64 " bytes: %s", f->path,
                          f->synced, strerror(errno));
@@ -606,6 +606,7 @@ static void writer_discard(struct txnlog_writer *w)
                 f->size = f->synced_size;
             f->written = f->synced;
             f->pad_size = f->size;
+            f->attempted = false;
         }
         if (f == w->cur && !empty) {
             link = &f->next;
@@ -723,6 +724,7 @@ failed:
 static int file_flush(struct txnlog_file *f)
 {
     int64_t end = f->written + (int64_t)f->buf.len;
+    f->attempted = true;
     if (f->pad_size > f->size && f->pad_size > end) {
         /* Sparse: one zero byte at the new end, as ZooKeeper does (A.6). */
         static const uint8_t zero = 0;
@@ -767,8 +769,8 @@ int txnlog_commit(struct txnlog_writer *w, bool force_sync)
         }
     }
     if (rc != 0) {
-        log_warn("txnlog", "%s %s: %s; dropping the txns appended since the last commit",
-                 what, path, strerror(-rc));
+        log_warn("txnlog", "%s %s: %s; dropping the txns appended since the last commit", what,
+                 path, strerror(-rc));
         writer_discard(w);
         return rc;
     }
@@ -778,6 +780,7 @@ int txnlog_commit(struct txnlog_writer *w, bool force_sync)
         f->synced = f->written;
         f->synced_size = f->size;
         f->unsynced = false;
+        f->attempted = false;
         if (f == w->cur)
             break;
         w->files = f->next;
@@ -881,6 +884,10 @@ static int list_log_names(const char *dir, struct log_name **out, size_t *count)
         bool canonical;
         if (e->d_type == DT_DIR || !parse_log_name(e->d_name, &zxid, &canonical))
             continue;
+        struct stat sb;
+        if (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+            S_ISDIR(sb.st_mode))
+            continue;
         if (n == cap) {
             size_t ncap = cap > 0 ? cap * 2 : 16;
             struct log_name *grown = realloc(names, ncap * sizeof *names);
@@ -982,13 +989,16 @@ static int cut_newest(struct replay *rp, const char *path, int64_t start, int64_
     if (off < FILE_HEADER_BYTES) {
         /* A crash between creating the file and writing its header (A.7). */
         if (rp->repair && unlink(path) != 0)
-            return fail(rp->err, rp->err_len, -errno, "%s: cannot remove it (it has no file "
-                        "header): %s", path, strerror(errno));
+            return fail(rp->err, rp->err_len, -errno,
+                        "%s: cannot remove it (it has no file "
+                        "header): %s",
+                        path, strerror(errno));
         if (rp->repair)
             sync_dir(rp->dir);
-        log_warn("txnlog", "%s: %s a log file without a header (%" PRId64 " non-zero bytes), "
-                 "left by a crash while creating it", path, rp->repair ? "removed" : "ignoring",
-                 damaged_bytes);
+        log_warn("txnlog",
+                 "%s: %s a log file without a header (%" PRId64 " non-zero bytes), "
+                 "left by a crash while creating it",
+                 path, rp->repair ? "removed" : "ignoring", damaged_bytes);
         return 0;
     }
     if (rp->repair) {
@@ -997,15 +1007,19 @@ static int cut_newest(struct replay *rp, const char *path, int64_t start, int64_
             int rc = -errno;
             if (fd >= 0)
                 close(fd);
-            return fail(rp->err, rp->err_len, rc, "%s: cannot cut it at offset %" PRId64
-                        " (%s): %s", path, off, why, strerror(-rc));
+            return fail(rp->err, rp->err_len, rc,
+                        "%s: cannot cut it at offset %" PRId64 " (%s): %s", path, off, why,
+                        strerror(-rc));
         }
         close(fd);
-        log_warn("txnlog", "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid 0x%"
-                 PRIx64, path, damaged_bytes, after);
+        log_warn("txnlog",
+                 "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid 0x%" PRIx64, path,
+                 damaged_bytes, after);
     } else {
-        log_warn("txnlog", "%s: ignoring %" PRId64 " bytes of a torn or corrupt tail after "
-                 "zxid 0x%" PRIx64, path, damaged_bytes, after);
+        log_warn("txnlog",
+                 "%s: ignoring %" PRId64 " bytes of a torn or corrupt tail after "
+                 "zxid 0x%" PRIx64,
+                 path, damaged_bytes, after);
     }
     return 0;
 }
@@ -1049,8 +1063,10 @@ static int replay_records(struct replay *rp, const char *path, const uint8_t *ma
         }
         /* An intact record that does not decode is corruption wherever it is. */
         if (len < TXN_HEADER_BYTES)
-            return fail(rp->err, rp->err_len, -EBADMSG, "%s: offset %" PRId64 ": an entry of %d "
-                        "bytes is shorter than a TxnHeader", path, *off, (int)len);
+            return fail(rp->err, rp->err_len, -EBADMSG,
+                        "%s: offset %" PRId64 ": an entry of %d "
+                        "bytes is shorter than a TxnHeader",
+                        path, *off, (int)len);
         int64_t zxid = (int64_t)jute_get_be64(entry + 12);
         int64_t next = *off + RECORD_HEAD_BYTES + len + 1;
         if (zxid > rp->last_seen)
@@ -1064,20 +1080,20 @@ static int replay_records(struct replay *rp, const char *path, const uint8_t *ma
         char reason[256];
         int rc = txnlog_decode_entry(entry, (size_t)len, &hdr, &txn, reason, sizeof reason);
         if (rc != 0)
-            return fail(rp->err, rp->err_len, rc, "%s: offset %" PRId64 ": zxid 0x%" PRIx64
-                        ": %s", path, *off, zxid, reason);
+            return fail(rp->err, rp->err_len, rc, "%s: offset %" PRId64 ": zxid 0x%" PRIx64 ": %s",
+                        path, *off, zxid, reason);
         struct txnlog_replay_stats *st = rp->stats;
         if (st->txns > 0 && zxid <= st->last_zxid && !rp->warned_order) {
-            log_warn("txnlog", "%s: zxid 0x%" PRIx64 " follows 0x%" PRIx64 " out of order",
-                     path, zxid, st->last_zxid);
+            log_warn("txnlog", "%s: zxid 0x%" PRIx64 " follows 0x%" PRIx64 " out of order", path,
+                     zxid, st->last_zxid);
             rp->warned_order = true;
         }
         rc = rp->fn(&hdr, &txn, rp->arg);
         txn_free(&txn);
         if (rc != 0)
-            return fail(rp->err, rp->err_len, rc < 0 ? rc : -EIO, "%s: offset %" PRId64
-                        ": replaying zxid 0x%" PRIx64 " failed: %s", path, *off, zxid,
-                        strerror(rc < 0 ? -rc : EIO));
+            return fail(rp->err, rp->err_len, rc < 0 ? rc : -EIO,
+                        "%s: offset %" PRId64 ": replaying zxid 0x%" PRIx64 " failed: %s", path,
+                        *off, zxid, strerror(rc < 0 ? -rc : EIO));
         st->txns++;
         if (zxid > st->last_zxid)
             st->last_zxid = zxid;
@@ -1091,8 +1107,7 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(rp->err, rp->err_len, -errno, "%s: cannot open it: %s", path,
-                    strerror(errno));
+        return fail(rp->err, rp->err_len, -errno, "%s: cannot open it: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int rc = -errno;
@@ -1106,8 +1121,7 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
         if (map == MAP_FAILED) {
             int rc = -errno;
             close(fd);
-            return fail(rp->err, rp->err_len, rc, "%s: cannot map it: %s", path,
-                        strerror(-rc));
+            return fail(rp->err, rp->err_len, rc, "%s: cannot map it: %s", path, strerror(-rc));
         }
     }
     close(fd);
@@ -1122,8 +1136,10 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
         damage_end = size > 0 ? nonzero_end(map, 0, size) : 0;
         rc = 1;
     } else if (jute_get_be32(map) != TXNLOG_MAGIC) {
-        rc = fail(rp->err, rp->err_len, -EBADMSG, "%s: offset 0: magic 0x%08" PRIx32 " is not "
-                  "a transaction log's", path, jute_get_be32(map));
+        rc = fail(rp->err, rp->err_len, -EBADMSG,
+                  "%s: offset 0: magic 0x%08" PRIx32 " is not "
+                  "a transaction log's",
+                  path, jute_get_be32(map));
     } else {
         off = FILE_HEADER_BYTES;
         rc = replay_records(rp, path, map, size, &off, why, sizeof why);
@@ -1145,12 +1161,14 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
      * the restart rewrote the txn into a new file (A.3, A.7). */
     int64_t known = rp->last_seen > rp->after_zxid ? rp->last_seen : rp->after_zxid;
     if (next_start - 1 <= known) {
-        log_warn("txnlog", "%s: ignoring %" PRId64 " bytes after offset %" PRId64 " (%s); the "
-                 "next log continues at zxid 0x%" PRIx64, path, damage_end - off, off, why,
-                 next_start);
+        log_warn("txnlog",
+                 "%s: ignoring %" PRId64 " bytes after offset %" PRId64 " (%s); the "
+                 "next log continues at zxid 0x%" PRIx64,
+                 path, damage_end - off, off, why, next_start);
         return 0;
     }
-    return fail(rp->err, rp->err_len, -EBADMSG, "%s: offset %" PRId64 ": %s, and the next log "
+    return fail(rp->err, rp->err_len, -EBADMSG,
+                "%s: offset %" PRId64 ": %s, and the next log "
                 "starts at zxid 0x%" PRIx64 ", so txns after 0x%" PRIx64 " would be missing",
                 path, off, why, next_start, known);
 }

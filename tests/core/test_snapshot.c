@@ -249,6 +249,30 @@ static int load(int64_t zxid, struct datatree **t, struct sessions *s, char *err
     return rc;
 }
 
+/* Runs load() with stderr sent to a file, and returns what the logger printed (static). */
+static const char *load_logged(int64_t zxid, struct datatree **t, struct sessions *s, int *rc)
+{
+    static char logged[1024];
+    char path[160];
+    snprintf(path, sizeof(path), "%s/stderr.txt", tmp_dir);
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    char err[256] = "";
+    *rc = load(zxid, t, s, err, sizeof(err));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    size_t len;
+    uint8_t *text = read_file(path, &len);
+    snprintf(logged, sizeof(logged), "%.*s", (int)len, (const char *)text);
+    free(text);
+    unlink(path);
+    return logged;
+}
+
 /* ---- hand-built files ---- */
 
 struct out {
@@ -531,8 +555,11 @@ static void zookeeper_written_head_loads(void **state)
 
     struct datatree *t = NULL;
     struct sessions *s = sessions_new(2000, 1, 0);
-    char err[256] = "";
-    assert_int_equal(load(0x16, &t, s, err, sizeof(err)), 0);
+    int rc;
+    const char *logged = load_logged(0x16, &t, s, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(logged, "WARN snapshot: snapshot ")); /* the digest mismatch */
+    assert_non_null(strstr(logged, "differs from the stored 0x0 at zxid 0x16"));
     assert_int_equal(sessions_count(s), 4);
     assert_int_equal(sessions_get(s, 0x0100000490120001)->timeout_ms, 30000);
     struct znode *root = get(t, "/");
@@ -549,6 +576,41 @@ static void zookeeper_written_head_loads(void **state)
     assert_int_equal(datatree_approximate_data_size(t), 44 + 2 + 5 + 4 + 2);
     /* open, read, digest+ip and empty: one entry each, the map's duplicates merged */
     assert_int_equal(acl_cache_size(datatree_acl_cache(t)), 4);
+    datatree_free(t);
+    sessions_free(s);
+}
+
+/* ZooKeeper's snapshot.0 carries digest zxid 0, digest 0: "nothing applied", never compared. */
+static void an_empty_digest_is_not_compared(void **state)
+{
+    (void)state;
+    struct out o = {.len = 0};
+    o_header(&o);
+    o_int(&o, 0);
+    o_int(&o, 1);
+    o_long(&o, 1);
+    o_int(&o, 1);
+    o_acl(&o, 1, "world", "anyone");
+    o_system_nodes(&o);
+    o_node(&o, "/zookeeper/config", "", 1, 0, 0, -1, 0, 0);
+    o_tail(&o, 0, 0);
+    write_file(snap_path(0), o.p, o.len);
+    struct datatree *t = NULL;
+    struct sessions *s = sessions_new(2000, 1, 0);
+    int rc;
+    const char *logged = load_logged(0, &t, s, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(logged, "");
+    assert_int_equal(snapshot_tree_digest(t), 0x51c6d660);
+    datatree_free(t);
+
+    /* The same tree with its real digest at a real zxid loads quietly too. */
+    o.len -= 13 + 20 + 13 + 5;
+    o_tail(&o, 9, 0x51c6d660);
+    write_file(snap_path(9), o.p, o.len);
+    logged = load_logged(9, &t, s, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(logged, "");
     datatree_free(t);
     sessions_free(s);
 }
@@ -893,6 +955,7 @@ int main(void)
         cmocka_unit_test(round_trip_keeps_every_node_acl_and_session),
         cmocka_unit_test(file_layout_matches_zookeeper),
         cmocka_unit_test(zookeeper_written_head_loads),
+        cmocka_unit_test(an_empty_digest_is_not_compared),
         cmocka_unit_test(every_flipped_byte_is_rejected),
         cmocka_unit_test(every_truncation_fails_cleanly),
         cmocka_unit_test(bytes_after_seal2_are_ignored),

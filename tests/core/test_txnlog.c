@@ -1,6 +1,5 @@
 /* The transaction log: ZooKeeper's bytes (A.15), every txn body, the writer's files and
  * preallocation, replay across files, torn and corrupt tails, and failed commits. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -115,10 +114,16 @@ static void encode_setdata(int64_t zxid, struct jute_writer *w)
 {
     char value[64];
     snprintf(value, sizeof value, "value-%" PRId64 "-%.*s", zxid, (int)(zxid % 7), "xxxxxxx");
-    struct txn_header hdr = {.client_id = CLIENT_ID, .cxid = (int32_t)zxid, .zxid = zxid,
-                             .time_ms = 1700000000000 + zxid, .type = ZK_OP_SETDATA};
-    struct txn t = {.type = ZK_OP_SETDATA, .path = "/node", .data = (uint8_t *)value,
-                    .data_len = (int32_t)strlen(value), .version = (int32_t)zxid};
+    struct txn_header hdr = {.client_id = CLIENT_ID,
+                             .cxid = (int32_t)zxid,
+                             .zxid = zxid,
+                             .time_ms = 1700000000000 + zxid,
+                             .type = ZK_OP_SETDATA};
+    struct txn t = {.type = ZK_OP_SETDATA,
+                    .path = "/node",
+                    .data = (uint8_t *)value,
+                    .data_len = (int32_t)strlen(value),
+                    .version = (int32_t)zxid};
     jute_writer_reset(w);
     txnlog_encode_entry(&hdr, &t, w);
     assert_false(w->failed);
@@ -152,7 +157,7 @@ static void write_log(const char *dir, int64_t prealloc, int64_t from, int64_t t
 }
 
 struct seen {
-    int64_t zxids[256];
+    int64_t zxids[1024];
     size_t n;
     int stop_at; /* return -ECANCELED at this zxid; 0: never */
 };
@@ -168,7 +173,7 @@ static int collect(const struct txn_header *hdr, const struct txn *txn, void *ar
     }
     if (s->stop_at != 0 && hdr->zxid == s->stop_at)
         return -ECANCELED;
-    assert_true(s->n < 256);
+    assert_true(s->n < 1024);
     s->zxids[s->n++] = hdr->zxid;
     return 0;
 }
@@ -294,8 +299,11 @@ static void a15_session_entry_matches_zookeeper(void **state)
     (void)state;
     assert_int_equal(txnlog_adler32(1, a15_session_entry, sizeof a15_session_entry), 0xaf0d09f9);
 
-    struct txn_header hdr = {.client_id = CLIENT_ID, .cxid = 0, .zxid = 1,
-                             .time_ms = 0x1a20caba9d4, .type = ZK_OP_CREATESESSION};
+    struct txn_header hdr = {.client_id = CLIENT_ID,
+                             .cxid = 0,
+                             .zxid = 1,
+                             .time_ms = 0x1a20caba9d4,
+                             .type = ZK_OP_CREATESESSION};
     struct txn t = {.type = ZK_OP_CREATESESSION, .timeout_ms = 10000};
     struct jute_writer w;
     jute_writer_init(&w);
@@ -327,10 +335,18 @@ static void a15_create_entry_matches_zookeeper(void **state)
     (void)state;
     assert_int_equal(txnlog_adler32(1, a15_create_entry, sizeof a15_create_entry), 0xfcab0ce5);
 
-    struct txn_header hdr = {.client_id = CLIENT_ID, .cxid = 1, .zxid = 2,
-                             .time_ms = 0x1a20caba9e5, .type = ZK_OP_CREATE};
-    struct txn t = {.type = ZK_OP_CREATE, .path = "/p", .data = (uint8_t *)"hello",
-                    .data_len = 5, .acl = open_acl, .ephemeral = false, .parent_cversion = 1};
+    struct txn_header hdr = {.client_id = CLIENT_ID,
+                             .cxid = 1,
+                             .zxid = 2,
+                             .time_ms = 0x1a20caba9e5,
+                             .type = ZK_OP_CREATE};
+    struct txn t = {.type = ZK_OP_CREATE,
+                    .path = "/p",
+                    .data = (uint8_t *)"hello",
+                    .data_len = 5,
+                    .acl = open_acl,
+                    .ephemeral = false,
+                    .parent_cversion = 1};
     struct jute_writer w;
     jute_writer_init(&w);
     txnlog_encode_entry(&hdr, &t, &w);
@@ -342,9 +358,9 @@ static void a15_create_entry_matches_zookeeper(void **state)
     struct txn_header got;
     struct txn txn;
     char err[128];
-    assert_int_equal(txnlog_decode_entry(a15_create_entry, sizeof a15_create_entry, &got, &txn,
-                                         err, sizeof err),
-                     0);
+    assert_int_equal(
+        txnlog_decode_entry(a15_create_entry, sizeof a15_create_entry, &got, &txn, err, sizeof err),
+        0);
     assert_int_equal(got.zxid, 2);
     assert_int_equal(got.cxid, 1);
     assert_string_equal(txn.path, "/p");
@@ -365,7 +381,8 @@ static void a15_file_replays_and_the_writer_matches_it(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(mkdir(fx->dir, 0755), 0);
-    static const uint8_t file_header[16] = {0x5a, 0x4b, 0x4c, 0x47, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t file_header[16] = {0x5a, 0x4b, 0x4c, 0x47, 0, 0, 0, 2,
+                                            0,    0,    0,    0,    0, 0, 0, 0};
     size_t len = 16 + (12 + 48 + 1) + (12 + 91 + 1) + 4096;
     uint8_t *zk = calloc(1, len);
     assert_non_null(zk);
@@ -399,13 +416,20 @@ static void a15_file_replays_and_the_writer_matches_it(void **state)
     char err2[256];
     struct txnlog_writer *lw = txnlog_writer_open(fx->dir, 0, err2, sizeof err2);
     assert_non_null(lw);
-    struct txn_header h1 = {.client_id = CLIENT_ID, .zxid = 1, .time_ms = 0x1a20caba9d4,
-                            .type = ZK_OP_CREATESESSION};
+    struct txn_header h1 = {
+        .client_id = CLIENT_ID, .zxid = 1, .time_ms = 0x1a20caba9d4, .type = ZK_OP_CREATESESSION};
     struct txn t1 = {.type = ZK_OP_CREATESESSION, .timeout_ms = 10000};
-    struct txn_header h2 = {.client_id = CLIENT_ID, .cxid = 1, .zxid = 2,
-                            .time_ms = 0x1a20caba9e5, .type = ZK_OP_CREATE};
-    struct txn t2 = {.type = ZK_OP_CREATE, .path = "/p", .data = (uint8_t *)"hello",
-                     .data_len = 5, .acl = open_acl, .parent_cversion = 1};
+    struct txn_header h2 = {.client_id = CLIENT_ID,
+                            .cxid = 1,
+                            .zxid = 2,
+                            .time_ms = 0x1a20caba9e5,
+                            .type = ZK_OP_CREATE};
+    struct txn t2 = {.type = ZK_OP_CREATE,
+                     .path = "/p",
+                     .data = (uint8_t *)"hello",
+                     .data_len = 5,
+                     .acl = open_acl,
+                     .parent_cversion = 1};
     struct jute_writer w;
     jute_writer_init(&w);
     txnlog_encode_entry(&h1, &t1, &w);
@@ -476,8 +500,11 @@ static void assert_txn_equal(const struct txn *want, const struct txn *got)
 /* Encodes t under a header of its type, decodes it back, compares with want. */
 static void round_trip(const struct txn *t, const struct txn *want)
 {
-    struct txn_header hdr = {.client_id = 0x1234, .cxid = 77, .zxid = 0x500000009,
-                             .time_ms = 1700000000123, .type = t->type};
+    struct txn_header hdr = {.client_id = 0x1234,
+                             .cxid = 77,
+                             .zxid = 0x500000009,
+                             .time_ms = 1700000000123,
+                             .type = t->type};
     struct jute_writer w;
     jute_writer_init(&w);
     txnlog_encode_entry(&hdr, t, &w);
@@ -488,7 +515,8 @@ static void round_trip(const struct txn *t, const struct txn *want)
     int rc = txnlog_decode_entry(w.buf, w.len, &got, &txn, err, sizeof err);
     if (rc != 0)
         fail_msg("type %d: %s", t->type, err);
-    assert_memory_equal(&got, &hdr, sizeof got);
+    assert_true(got.client_id == hdr.client_id && got.cxid == hdr.cxid && got.zxid == hdr.zxid &&
+                got.time_ms == hdr.time_ms && got.type == hdr.type);
     assert_txn_equal(want != NULL ? want : t, &txn);
     txn_free(&txn);
 
@@ -499,11 +527,13 @@ static void round_trip(const struct txn *t, const struct txn *want)
     assert_txn_equal(want != NULL ? want : t, &txn);
     txn_free(&txn);
 
-    /* Every cut inside the body is refused, except where no body is a valid body. */
+    /* Every cut inside the body is refused, except where no body is a valid body: a
+     * closeSession without one, maybe followed by a digest's 12 bytes. */
     for (size_t cut = 32; cut < w.len - sizeof digest; cut++) {
         rc = txnlog_decode_entry(w.buf, cut, &got, &txn, err, sizeof err);
-        if (t->type == ZK_OP_CLOSESESSION && cut == 32) {
+        if (t->type == ZK_OP_CLOSESESSION && (cut == 32 || cut == 32 + sizeof digest)) {
             assert_int_equal(rc, 0);
+            assert_int_equal(txn.n_paths, 0);
             txn_free(&txn);
             continue;
         }
@@ -524,8 +554,13 @@ static void every_txn_type_round_trips(void **state)
 {
     (void)state;
     uint8_t *hello = (uint8_t *)"hello";
-    struct txn create = {.type = ZK_OP_CREATE, .path = "/a/b-0000000003", .data = hello,
-                         .data_len = 5, .acl = two_acl, .ephemeral = true, .parent_cversion = 4};
+    struct txn create = {.type = ZK_OP_CREATE,
+                         .path = "/a/b-0000000003",
+                         .data = hello,
+                         .data_len = 5,
+                         .acl = two_acl,
+                         .ephemeral = true,
+                         .parent_cversion = 4};
     round_trip(&create, NULL);
     struct txn create2 = create;
     create2.type = ZK_OP_CREATE2;
@@ -537,21 +572,33 @@ static void every_txn_type_round_trips(void **state)
     empty.data_len = 0;
     empty.ephemeral = false;
     round_trip(&empty, NULL);
-    struct txn container = {.type = ZK_OP_CREATECONTAINER, .path = "/c", .data = hello,
-                            .data_len = 5, .acl = open_acl, .parent_cversion = 2};
+    struct txn container = {.type = ZK_OP_CREATECONTAINER,
+                            .path = "/c",
+                            .data = hello,
+                            .data_len = 5,
+                            .acl = open_acl,
+                            .parent_cversion = 2};
     round_trip(&container, NULL);
-    struct txn ttl = {.type = ZK_OP_CREATETTL, .path = "/t", .data = hello, .data_len = 5,
-                      .acl = open_acl, .parent_cversion = 7, .ttl = 600000};
+    struct txn ttl = {.type = ZK_OP_CREATETTL,
+                      .path = "/t",
+                      .data = hello,
+                      .data_len = 5,
+                      .acl = open_acl,
+                      .parent_cversion = 7,
+                      .ttl = 600000};
     round_trip(&ttl, NULL);
     struct txn del = {.type = ZK_OP_DELETE, .path = "/a"};
     round_trip(&del, NULL);
     struct txn delc = {.type = ZK_OP_DELETECONTAINER, .path = "/c"};
     round_trip(&delc, NULL);
-    struct txn set = {.type = ZK_OP_SETDATA, .path = "/a", .data = hello, .data_len = 5,
-                      .version = 3};
+    struct txn set = {
+        .type = ZK_OP_SETDATA, .path = "/a", .data = hello, .data_len = 5, .version = 3};
     round_trip(&set, NULL);
-    struct txn reconfig = {.type = ZK_OP_RECONFIG, .path = "/zookeeper/config",
-                           .data = (uint8_t *)"server.1=a:1:2", .data_len = 14, .version = -1};
+    struct txn reconfig = {.type = ZK_OP_RECONFIG,
+                           .path = "/zookeeper/config",
+                           .data = (uint8_t *)"server.1=a:1:2",
+                           .data_len = 14,
+                           .version = -1};
     round_trip(&reconfig, NULL);
     struct txn setacl = {.type = ZK_OP_SETACL, .path = "/a", .acl = two_acl, .version = 2};
     round_trip(&setacl, NULL);
@@ -573,14 +620,29 @@ static void multi_round_trips_and_writes_sub_create2_as_create(void **state)
     (void)state;
     uint8_t *v = (uint8_t *)"v";
     struct txn subs[] = {
-        {.type = ZK_OP_CREATE2, .path = "/m", .data = v, .data_len = 1, .acl = open_acl,
+        {.type = ZK_OP_CREATE2,
+         .path = "/m",
+         .data = v,
+         .data_len = 1,
+         .acl = open_acl,
          .parent_cversion = 1},
-        {.type = ZK_OP_CREATE, .path = "/m/e", .data_len = 0, .acl = open_acl,
-         .ephemeral = true, .parent_cversion = 1},
-        {.type = ZK_OP_CREATECONTAINER, .path = "/c", .data_len = -1, .acl = open_acl,
+        {.type = ZK_OP_CREATE,
+         .path = "/m/e",
+         .data_len = 0,
+         .acl = open_acl,
+         .ephemeral = true,
+         .parent_cversion = 1},
+        {.type = ZK_OP_CREATECONTAINER,
+         .path = "/c",
+         .data_len = -1,
+         .acl = open_acl,
          .parent_cversion = 2},
-        {.type = ZK_OP_CREATETTL, .path = "/t", .data_len = -1, .acl = open_acl,
-         .parent_cversion = 3, .ttl = 5000},
+        {.type = ZK_OP_CREATETTL,
+         .path = "/t",
+         .data_len = -1,
+         .acl = open_acl,
+         .parent_cversion = 3,
+         .ttl = 5000},
         {.type = ZK_OP_SETDATA, .path = "/m", .data = v, .data_len = 1, .version = 1},
         {.type = ZK_OP_CHECK, .path = "/m", .version = 2},
         {.type = ZK_OP_DELETE, .path = "/old"},
@@ -621,8 +683,7 @@ static void multi_round_trips_and_writes_sub_create2_as_create(void **state)
 
     /* A failed multi: the ops before the failure keep their bodies, the rest are errors. */
     struct txn failed_subs[] = {
-        {.type = ZK_OP_CREATE, .path = "/f", .data_len = 0, .acl = open_acl,
-         .parent_cversion = 1},
+        {.type = ZK_OP_CREATE, .path = "/f", .data_len = 0, .acl = open_acl, .parent_cversion = 1},
         {.type = ZK_OP_ERROR, .err = ZK_BADVERSION},
         {.type = ZK_OP_ERROR, .err = ZK_RUNTIMEINCONSISTENCY},
     };
@@ -665,9 +726,9 @@ static void decode_refuses_bad_entries(void **state)
     struct txn txn;
     char err[128];
     uint8_t short_entry[31] = {0};
-    assert_int_equal(txnlog_decode_entry(short_entry, sizeof short_entry, &got, &txn, err,
-                                         sizeof err),
-                     -EBADMSG);
+    assert_int_equal(
+        txnlog_decode_entry(short_entry, sizeof short_entry, &got, &txn, err, sizeof err),
+        -EBADMSG);
     assert_true(contains(err, "TxnHeader"));
 
     struct jute_writer w;
@@ -880,9 +941,9 @@ static void file_names_parse_like_zookeeper(void **state)
     assert_true(exists(path));
     path_of(fx, "log.100000001", path, sizeof path);
     assert_true(exists(path));
-    const char *not_logs[] = {"log.",      "log.xyz",        "logx.1",     "snapshot.1",
-                              "log.-1",    "log.1g",         "xlog.1",     "log.10000000000000000",
-                              "log.tmp.1", ".log.5.tmp",     "LOG.1"};
+    const char *not_logs[] = {"log.",      "log.xyz",    "logx.1", "snapshot.1",
+                              "log.-1",    "log.1g",     "xlog.1", "log.10000000000000000",
+                              "log.tmp.1", ".log.5.tmp", "LOG.1"};
     for (size_t i = 0; i < sizeof not_logs / sizeof *not_logs; i++) {
         path_of(fx, not_logs[i], path, sizeof path);
         write_all(path, "x", 1);
@@ -957,9 +1018,6 @@ static void check_damage(const struct fixture *fx, const uint8_t *pristine, size
 {
     char path[256];
     path_of(fx, "log.1", path, sizeof path);
-    char p6[256];
-    path_of(fx, "log.6", p6, sizeof p6);
-    unlink(p6);
     uint8_t *buf = malloc(len);
     assert_non_null(buf);
     memcpy(buf, pristine, len);
@@ -970,7 +1028,7 @@ static void check_damage(const struct fixture *fx, const uint8_t *pristine, size
         break;
     case GARBAGE:
         for (size_t i = at; i < end; i++)
-            buf[i] = (uint8_t)(0xa5 ^ i);
+            buf[i] ^= 0xa5; /* every byte differs from what was there */
         break;
     case FLIP_CHECKSUM:
         buf[at] ^= 0x01;
@@ -1043,8 +1101,7 @@ static void torn_tails_are_cut_at_every_offset(void **state)
 
         log_set_level(CORRAL_LOG_ERROR); /* one warning per case otherwise */
         for (size_t at = start; at < end; at++) {
-            if (!prealloc)
-                check_damage(fx, pristine, len, start, end, CUT, at);
+            check_damage(fx, pristine, len, start, end, CUT, at);
             check_damage(fx, pristine, len, start, end, GARBAGE, at);
             check_damage(fx, pristine, len, start, end, ZERO_FROM, at);
         }
@@ -1081,14 +1138,16 @@ static void the_cut_is_logged_and_repair_false_leaves_the_file(void **state)
     assert_int_equal(replay_capturing(fx->dir, 0, true, &s, &st, line, sizeof line), 0);
     assert_seen_range(&s, 1, 2);
     char want[512];
-    snprintf(want, sizeof want, "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid 0x2",
-             path, st.truncated_bytes);
+    snprintf(want, sizeof want,
+             "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid 0x2", path,
+             st.truncated_bytes);
     if (!contains(line, want))
         fail_msg("log was: %s", line);
     assert_true(file_size(path) < size - 5);
-    /* a snapshot beyond the cut: the damage is still reported and cut */
+    /* cut once, reported once */
     assert_int_equal(replay(fx->dir, 2, true, &s, &st, line, sizeof line), 0);
     assert_int_equal(st.truncated_bytes, 0);
+    assert_string_equal(st.truncated_file, "");
 }
 
 static void corruption_in_an_older_file_fails_replay(void **state)
@@ -1129,12 +1188,16 @@ static void corruption_in_an_older_file_fails_replay(void **state)
     assert_int_equal(replay(fx->dir, 3, true, &s, &st, err, sizeof err), 0);
     assert_seen_range(&s, 4, 6);
 
-    /* Zeros then non-zero bytes after the last record: a hole, the same. */
+    /* Junk after the last record, where log.4 continues right after it: nothing is missing. */
     memcpy(buf, pristine, len);
     memset(buf + len, 0, 64);
     buf[len + 40] = 0x42;
     write_all(path, buf, len + 64);
-    assert_int_equal(replay(fx->dir, 0, true, &s, &st, err, sizeof err), -EBADMSG);
+    log_set_level(CORRAL_LOG_ERROR);
+    assert_int_equal(replay(fx->dir, 0, true, &s, &st, err, sizeof err), 0);
+    log_set_level(CORRAL_LOG_INFO);
+    assert_seen_range(&s, 1, 6);
+    assert_int_equal(file_size(path), (int64_t)len + 64);
 
     /* A clean end (zeros after the last record) just moves on. */
     memset(buf + len, 0, 64);
@@ -1278,7 +1341,7 @@ static void a_header_only_file_is_fine(void **state)
     assert_seen_range(&s, 1, 5);
 }
 
-/* --- failed appends and commits ---------------------------------------------------------------- */
+/* --- failed appends and commits ----------------------------------------------------------- */
 
 static void a_failed_append_drops_the_uncommitted_batch(void **state)
 {
@@ -1318,12 +1381,12 @@ static void a_failed_append_drops_the_uncommitted_batch(void **state)
     assert_int_equal(count_files(fx->dir), 1);
 }
 
-#define CHILD_CHECK(cond)                                                                     \
-    do {                                                                                      \
-        if (!(cond)) {                                                                        \
-            fprintf(stderr, "child check failed at line %d: %s\n", __LINE__, #cond);          \
-            _exit(1);                                                                         \
-        }                                                                                     \
+#define CHILD_CHECK(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "child check failed at line %d: %s\n", __LINE__, #cond);               \
+            _exit(1);                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void set_fsize_limit(rlim_t limit)
@@ -1349,20 +1412,21 @@ static int count_cb(const struct txn_header *hdr, const struct txn *txn, void *a
 static void full_disk_child(const char *dir)
 {
     signal(SIGXFSZ, SIG_IGN);
-    char err[256], path[512];
+    char err[256], p1[512], p3[512], p4[512];
+    snprintf(p1, sizeof p1, "%s/log.1", dir);
+    snprintf(p3, sizeof p3, "%s/log.3", dir);
+    snprintf(p4, sizeof p4, "%s/log.4", dir);
+    int64_t rec[7];
     struct jute_writer w;
     jute_writer_init(&w);
-    encode_setdata(1, &w);
-    size_t rec = w.len + 13; /* every setData of zxid 1..6 has the same size */
-    encode_setdata(6, &w);
-    CHILD_CHECK(w.len + 13 == rec);
-    jute_writer_free(&w);
-    rlim_t saved;
-    {
-        struct rlimit rl;
-        CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
-        saved = rl.rlim_cur;
+    for (int z = 1; z <= 6; z++) {
+        encode_setdata(z, &w);
+        rec[z] = (int64_t)w.len + 13;
     }
+    jute_writer_free(&w);
+    struct rlimit rl;
+    CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
+    rlim_t saved = rl.rlim_cur;
 
     /* The header does not fit: no file at all. */
     set_fsize_limit(10);
@@ -1372,51 +1436,60 @@ static void full_disk_child(const char *dir)
     CHILD_CHECK(count_files(dir) == 0);
 
     /* Two records fit, the third is cut off mid-write. */
-    set_fsize_limit(16 + 2 * rec + rec / 2);
+    int64_t two = 16 + rec[1] + rec[2];
+    set_fsize_limit((rlim_t)(two + rec[3] / 2));
     CHILD_CHECK(append_setdata(lw, 1) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == 0);
     CHILD_CHECK(append_setdata(lw, 2) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == 0);
-    snprintf(path, sizeof path, "%s/log.1", dir);
-    CHILD_CHECK(file_size(path) == (int64_t)(16 + 2 * rec));
+    CHILD_CHECK(file_size(p1) == two);
     CHILD_CHECK(append_setdata(lw, 3) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == -EFBIG);
-    CHILD_CHECK(file_size(path) == (int64_t)(16 + 2 * rec));
-    CHILD_CHECK(txnlog_current_bytes(lw) == (int64_t)(16 + 2 * rec));
-    /* a batch after a roll: the old file is cut back and the new one goes */
+    CHILD_CHECK(file_size(p1) == two);
+    CHILD_CHECK(txnlog_current_bytes(lw) == two);
+    /* A batch spanning a roll: the old file is cut back, the new one removed. */
     CHILD_CHECK(append_setdata(lw, 3) == 0);
     txnlog_roll(lw);
     CHILD_CHECK(append_setdata(lw, 4) == 0);
+    CHILD_CHECK(file_size(p4) == 16);
     CHILD_CHECK(txnlog_commit(lw, true) == -EFBIG);
-    CHILD_CHECK(file_size(path) == (int64_t)(16 + 2 * rec));
+    CHILD_CHECK(file_size(p1) == two);
+    CHILD_CHECK(file_size(p4) == -1);
     CHILD_CHECK(count_files(dir) == 1);
 
-    /* Room again: the same zxid goes through, in the same file. */
+    /* Room again: the same zxid goes through (into a new file, as the roll was dropped). */
     set_fsize_limit(saved);
     CHILD_CHECK(append_setdata(lw, 3) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == 0);
-    CHILD_CHECK(file_size(path) == (int64_t)(16 + 3 * rec));
+    CHILD_CHECK(file_size(p1) == two);
+    CHILD_CHECK(file_size(p3) == 16 + rec[3]);
     txnlog_writer_close(lw);
 
-    /* Preallocation past the limit fails the commit too, and a file with nothing committed
+    /* Preallocation past the limit fails the commit too; a file with nothing committed
      * goes away. */
-    snprintf(path, sizeof path, "%s/log.4", dir);
     lw = txnlog_writer_open(dir, 8192, err, sizeof err);
     CHILD_CHECK(lw != NULL);
     set_fsize_limit(4096);
     CHILD_CHECK(append_setdata(lw, 4) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == -EFBIG);
-    CHILD_CHECK(file_size(path) == -1);
+    CHILD_CHECK(file_size(p4) == -1);
     set_fsize_limit(saved);
     CHILD_CHECK(append_setdata(lw, 4) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == 0);
-    CHILD_CHECK(file_size(path) == 16 + 8192);
-    /* a failure cuts the record but keeps the preallocated size */
-    set_fsize_limit(16 + rec + rec / 2);
+    CHILD_CHECK(file_size(p4) == 16 + 8192);
+    /* A failure cuts the partial record; under RLIMIT_FSIZE the hole that would restore the
+     * preallocated size cannot be made either, so the file may end at the last record. */
+    set_fsize_limit((rlim_t)(16 + rec[4] + rec[5] / 2));
     CHILD_CHECK(append_setdata(lw, 5) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == -EFBIG);
     set_fsize_limit(saved);
-    CHILD_CHECK(file_size(path) == 16 + 8192);
+    CHILD_CHECK(file_size(p4) == 16 + rec[4] || file_size(p4) == 16 + 8192);
+    {
+        size_t len;
+        uint8_t *bytes = read_all(p4, &len);
+        CHILD_CHECK(nonzero_end(bytes, (size_t)(16 + rec[4]), len) == (size_t)(16 + rec[4]));
+        free(bytes);
+    }
     CHILD_CHECK(append_setdata(lw, 5) == 0);
     CHILD_CHECK(append_setdata(lw, 6) == 0);
     CHILD_CHECK(txnlog_commit(lw, true) == 0);
@@ -1428,6 +1501,7 @@ static void full_disk_child(const char *dir)
     CHILD_CHECK(last == 6);
     CHILD_CHECK(st.truncated_bytes == 0);
     CHILD_CHECK(st.truncated_file[0] == '\0');
+    CHILD_CHECK(count_files(dir) == 3);
     _exit(0);
 }
 
@@ -1459,8 +1533,7 @@ int main(void)
         cmocka_unit_test(multi_round_trips_and_writes_sub_create2_as_create),
         cmocka_unit_test(close_session_without_body_decodes),
         cmocka_unit_test(decode_refuses_bad_entries),
-        cmocka_unit_test_setup_teardown(writer_rolls_and_replay_reads_every_file, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(writer_rolls_and_replay_reads_every_file, setup, teardown),
         cmocka_unit_test_setup_teardown(a_roll_before_the_commit_writes_both_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(preallocation_keeps_files_at_16_plus_k_times_p, setup,
@@ -1470,19 +1543,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(file_names_parse_like_zookeeper, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_callback_stops_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(torn_tails_are_cut_at_every_offset, setup, teardown),
-        cmocka_unit_test_setup_teardown(the_cut_is_logged_and_repair_false_leaves_the_file,
+        cmocka_unit_test_setup_teardown(the_cut_is_logged_and_repair_false_leaves_the_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(corruption_in_an_older_file_fails_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(zookeepers_torn_older_file_followed_by_its_rewrite_replays,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(corruption_in_an_older_file_fails_replay, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            zookeepers_torn_older_file_followed_by_its_rewrite_replays, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_newest_file_without_header_is_removed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(a_newest_file_without_header_is_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_header_only_file_is_fine, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failed_append_drops_the_uncommitted_batch, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(a_failed_commit_leaves_no_partial_record, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(a_failed_commit_leaves_no_partial_record, setup, teardown),
     };
     return cmocka_run_group_tests_name("txnlog", tests, NULL, NULL);
 }

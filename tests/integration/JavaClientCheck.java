@@ -370,6 +370,7 @@ public class JavaClientCheck {
         section("curator shared count", () -> curatorSharedCount(c1, c2));
         section("curator node/children cache", () -> curatorOldCaches(c1, c2));
         section("curator persistent node", () -> curatorPersistentNode(c1, c2));
+        section("curator more recipes", () -> curatorMoreRecipes(c1, c2));
         section("curator connection loss", () -> curatorConnectionLoss(zk));
 
         Collections.reverse(toClose);
@@ -1029,7 +1030,8 @@ public class JavaClientCheck {
         Events rw = new Events();
         anon.addWatch("/j/aclw", rw, AddWatchMode.PERSISTENT_RECURSIVE);
         Events cw = new Events();
-        anon.getChildren("/j/aclw", cw);
+        zk.getChildren("/j/aclw", cw);     // another session: the client would hand a
+                                           // NodeChildrenChanged to anon's recursive watcher too
         alice.create("/j/aclw/secret", null, Ids.CREATOR_ALL_ACL, CreateMode.PERSISTENT);
         alice.setData("/j/aclw/secret", b("s"), -1);
         alice.create("/j/aclw/public", null, OPEN, CreateMode.PERSISTENT);
@@ -1740,6 +1742,103 @@ public class JavaClientCheck {
         check(set, "PersistentNode setData", "");
         pn.close();
         eq(null, c2.checkExists().forPath("/pn/me"), "PersistentNode close deletes");
+    }
+
+    @SuppressWarnings("deprecation")
+    static void curatorMoreRecipes(CuratorFramework c1, CuratorFramework c2) throws Exception {
+        // TreeCache (one-shot watches on every node)
+        c1.create().creatingParentsIfNeeded().forPath("/tc/a/b", b("ab"));
+        LinkedBlockingQueue<String> tq = new LinkedBlockingQueue<>();
+        org.apache.curator.framework.recipes.cache.TreeCache tc =
+                org.apache.curator.framework.recipes.cache.TreeCache.newBuilder(c1, "/tc").build();
+        tc.getListenable().addListener((c, e) -> tq.add(e.getType()
+                + (e.getData() == null ? "" : " " + e.getData().getPath())));
+        tc.start();
+        Set<String> init = new TreeSet<>();
+        for (int i = 0; i < 4; i++) init.add(tq.poll(5, TimeUnit.SECONDS));
+        eq(new TreeSet<>(Arrays.asList("NODE_ADDED /tc", "NODE_ADDED /tc/a", "NODE_ADDED /tc/a/b", "INITIALIZED")), init,
+                "TreeCache initial");
+        c2.create().forPath("/tc/a/b/c", b("c"));
+        eq("NODE_ADDED /tc/a/b/c", tq.poll(5, TimeUnit.SECONDS), "TreeCache deep add");
+        c2.setData().forPath("/tc/a", b("x"));
+        eq("NODE_UPDATED /tc/a", tq.poll(5, TimeUnit.SECONDS), "TreeCache update");
+        c2.delete().forPath("/tc/a/b/c");
+        eq("NODE_REMOVED /tc/a/b/c", tq.poll(5, TimeUnit.SECONDS), "TreeCache remove");
+        tc.close();
+
+        // LeaderSelector: two participants take turns
+        List<String> leaders = new CopyOnWriteArrayList<>();
+        CountDownLatch both = new CountDownLatch(2);
+        org.apache.curator.framework.recipes.leader.LeaderSelector[] sel = new org.apache.curator.framework.recipes.leader.LeaderSelector[2];
+        CuratorFramework[] cs = {c1, c2};
+        for (int i = 0; i < 2; i++) {
+            String name = "s" + i;
+            sel[i] = new org.apache.curator.framework.recipes.leader.LeaderSelector(cs[i], "/sel",
+                    new org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter() {
+                        public void takeLeadership(CuratorFramework c) throws Exception {
+                            leaders.add(name);
+                            Thread.sleep(100);
+                            both.countDown();
+                        }
+                    });
+            sel[i].start();
+        }
+        check(both.await(8, TimeUnit.SECONDS), "LeaderSelector: both led in turn", leaders);
+        eq(2, new HashSet<>(leaders).size(), "LeaderSelector: two distinct leaders " + leaders);
+        for (org.apache.curator.framework.recipes.leader.LeaderSelector x : sel) x.close();
+
+        // read/write lock
+        org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock rw1 =
+                new org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock(c1, "/rwl");
+        org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock rw2 =
+                new org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock(c2, "/rwl");
+        check(rw1.readLock().acquire(3, TimeUnit.SECONDS), "read lock 1", "");
+        check(rw2.readLock().acquire(3, TimeUnit.SECONDS), "read lock 2 shared", "");
+        check(!rw2.writeLock().acquire(300, TimeUnit.MILLISECONDS), "write lock blocked by readers", "");
+        rw1.readLock().release();
+        rw2.readLock().release();
+        check(rw2.writeLock().acquire(3, TimeUnit.SECONDS), "write lock after readers leave", "");
+        check(!rw1.readLock().acquire(300, TimeUnit.MILLISECONDS), "read lock blocked by writer", "");
+        rw2.writeLock().release();
+
+        // distributed queue
+        LinkedBlockingQueue<String> consumed = new LinkedBlockingQueue<>();
+        org.apache.curator.framework.recipes.queue.QueueSerializer<String> ser =
+                new org.apache.curator.framework.recipes.queue.QueueSerializer<String>() {
+                    public byte[] serialize(String item) { return b(item); }
+                    public String deserialize(byte[] bytes) { return s(bytes); }
+                };
+        org.apache.curator.framework.recipes.queue.DistributedQueue<String> producer =
+                org.apache.curator.framework.recipes.queue.QueueBuilder.builder(c1, null, ser, "/queue").buildQueue();
+        org.apache.curator.framework.recipes.queue.DistributedQueue<String> consumer =
+                org.apache.curator.framework.recipes.queue.QueueBuilder.builder(c2,
+                        new org.apache.curator.framework.recipes.queue.QueueConsumer<String>() {
+                            public void consumeMessage(String m) { consumed.add(m); }
+                            public void stateChanged(CuratorFramework c, ConnectionState st) { }
+                        }, ser, "/queue").buildQueue();
+        producer.start();
+        consumer.start();
+        for (int i = 0; i < 5; i++) producer.put("m" + i);
+        List<String> got = new ArrayList<>();
+        for (int i = 0; i < 5; i++) got.add(consumed.poll(5, TimeUnit.SECONDS));
+        eq(Arrays.asList("m0", "m1", "m2", "m3", "m4"), got, "DistributedQueue FIFO");
+        producer.close();
+        consumer.close();
+
+        // double barrier with two members
+        org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier b1 =
+                new org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier(c1, "/dbar", 2);
+        org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier b2 =
+                new org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier(c2, "/dbar", 2);
+        AtomicReference<Boolean> entered2 = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try { entered2.set(b2.enter(5, TimeUnit.SECONDS)); b2.leave(5, TimeUnit.SECONDS); } catch (Exception e) { entered2.set(false); }
+        });
+        t.start();
+        check(b1.enter(5, TimeUnit.SECONDS), "double barrier enter", "");
+        check(b1.leave(5, TimeUnit.SECONDS), "double barrier leave", "");
+        t.join(6000);
+        eq(Boolean.TRUE, entered2.get(), "double barrier other member");
     }
 
     static void curatorConnectionLoss(ZooKeeper zk) throws Exception {

@@ -469,3 +469,90 @@ def burst(c, base, n, tag=b"b"):
                                             tag + b"set%d" % i), z.p_stat) for i in range(n)]
     for rep in pipelined(c, reqs):
         check_ok(rep, "burst set_data")
+
+
+def dump(server):
+    """(set of session ids in the session tracker, {session id: sorted ephemeral paths})
+    parsed from the dump four-letter word."""
+    text = server.four("dump").decode("utf-8", "replace")
+    sessions, eph = set(), {}
+    section, cur = None, None
+    for line in text.splitlines():
+        if line.startswith("SessionTracker dump"):
+            section = "sessions"
+        elif line.startswith("ephemeral nodes dump"):
+            section = "eph"
+        elif line.startswith("Connections dump"):
+            section = None
+        elif section == "sessions" and line.startswith("\t0x"):
+            sessions.add(int(line.strip(), 16))
+        elif section == "eph" and line.startswith("0x") and line.endswith(":"):
+            cur = int(line[:-1], 16)
+            eph[cur] = []
+        elif section == "eph" and line.startswith("\t") and cur is not None:
+            eph[cur].append(line[1:])
+    return sessions, {k: sorted(v) for k, v in eph.items()}
+
+
+# ------------------------------------------------------------------ test case base
+
+class PersistCase(harness.ServerTestCase):
+    """Each test starts its own servers (possibly several, of either target, sharing a data
+    dir). On failure the logs of all of them are printed; then they are stopped and their
+    temp dirs removed (kept with CORRAL_KEEP_TMP=1 or when a server exited by itself)."""
+
+    def run(self, result=None):
+        import sys
+        import tempfile
+        self._servers = []
+        self.server = None
+        self.tmpdir = tempfile.mkdtemp(prefix="corral-it-persist-")
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        try:
+            return unittest_run(self, result)
+        finally:
+            failed = len(result.failures) + len(result.errors) > before
+            for srv in self._servers:
+                srv.stop()
+                if failed:
+                    sys.stderr.write("\n----- server log (%s, %s) for %s -----\n%s\n"
+                                     "----- end of log -----\n"
+                                     % (srv.target, srv.log_path, self.id(), srv.log_text(8000)))
+            keep = bool(os.environ.get("CORRAL_KEEP_TMP"))
+            for srv in self._servers:
+                srv.cleanup()
+                keep = keep or srv.crashed
+            if keep or failed:
+                sys.stderr.write("kept %s\n" % self.tmpdir)
+            if not keep:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+    def start(self, target_name=None, **kw):
+        srv = harness.Server(target_name=target_name, **kw)
+        self._servers.append(srv)
+        self.server = srv
+        srv.start()
+        return srv
+
+    def raw(self, timeout_ms=30000, server=None, **kw):
+        c = (server or self.server).raw(timeout_ms=timeout_ms, **kw)
+        self.addCleanup(close_quietly, c)
+        return c
+
+    def resume(self, sid, pw, timeout_ms, last_zxid=0, server=None):
+        c, resp = resume(server or self.server, sid, pw, timeout_ms, last_zxid)
+        self.addCleanup(close_quietly, c)
+        self.assertEqual((resp.session_id, resp.passwd, resp.timeout), (sid, pw, timeout_ms),
+                         "session 0x%x not resumed" % sid)
+        return c
+
+    def counts(self, server=None):
+        m = mntr(server or self.server)
+        return m["zk_znode_count"], m.get("zk_ephemerals_count")
+
+
+def unittest_run(case, result):
+    import unittest
+    return unittest.TestCase.run(case, result)

@@ -21,29 +21,7 @@ import persistlib as pl             # noqa: E402
 import zkwire as z                  # noqa: E402
 
 
-class PersistenceTests(harness.ServerTestCase):
-
-    def start(self, **kw):
-        srv = harness.start_server(**kw)
-        self.addCleanup(srv.cleanup)
-        self.server = srv
-        return srv
-
-    def raw(self, timeout_ms=30000, **kw):
-        c = self.server.raw(timeout_ms=timeout_ms, **kw)
-        self.addCleanup(pl.close_quietly, c)
-        return c
-
-    def resume(self, sid, pw, timeout_ms, last_zxid=0):
-        c, resp = pl.resume(self.server, sid, pw, timeout_ms, last_zxid)
-        self.addCleanup(pl.close_quietly, c)
-        self.assertEqual((resp.session_id, resp.passwd, resp.timeout), (sid, pw, timeout_ms),
-                         "session 0x%x not resumed after restart" % sid)
-        return c
-
-    def counts(self):
-        m = pl.mntr(self.server)
-        return m["zk_znode_count"], m.get("zk_ephemerals_count")
+class PersistenceTests(pl.PersistCase):
 
     # ------------------------------------------------------------------------------------
     def test_tree_sessions_and_zxid_survive_sigterm(self):
