@@ -266,10 +266,6 @@ int database_open(struct server *srv, char *err, size_t err_len)
     srv->replaying = false;
     if (rc < 0)
         return -1;
-    if (st.truncated_bytes > 0)
-        log_warn("database", "%s: cut %" PRId64 " bytes of a torn or corrupt tail after zxid "
-                             "0x%" PRIx64,
-                 st.truncated_file, st.truncated_bytes, st.truncated_after);
     kill_orphan_ephemerals(srv);
     log_info("database", "recovered to zxid 0x%" PRIx64 " (snapshot 0x%" PRIx64 " + %" PRId64
                          " txns) in %" PRIu64 " ms",

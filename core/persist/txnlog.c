@@ -245,13 +245,13 @@ struct dec {
     bool oom;
 };
 
-/* A path as a heap copy. A txn's paths are never null, and an embedded NUL would silently
- * name another node, so both count as malformed. */
+/* A path as a heap copy. A txn's paths are never null or empty, and an embedded NUL would
+ * silently name another node, so all three count as malformed. */
 static char *dec_path(struct dec *d)
 {
     size_t len = 0;
     char *s = jute_read_ustring(&d->r, NULL, &len);
-    if (s == NULL || strlen(s) != len) {
+    if (s == NULL || len == 0 || strlen(s) != len) {
         d->r.failed = true;
         return NULL;
     }
@@ -990,14 +990,12 @@ static int cut_newest(struct replay *rp, const char *path, int64_t start, int64_
         /* A crash between creating the file and writing its header (A.7). */
         if (rp->repair && unlink(path) != 0)
             return fail(rp->err, rp->err_len, -errno,
-                        "%s: cannot remove it (it has no file "
-                        "header): %s",
-                        path, strerror(errno));
+                        "%s: cannot remove it (it has no file header): %s", path, strerror(errno));
         if (rp->repair)
             sync_dir(rp->dir);
         log_warn("txnlog",
-                 "%s: %s a log file without a header (%" PRId64 " non-zero bytes), "
-                 "left by a crash while creating it",
+                 "%s: %s a log file without a header (%" PRId64
+                 " non-zero bytes), left by a crash while creating it",
                  path, rp->repair ? "removed" : "ignoring", damaged_bytes);
         return 0;
     }
@@ -1017,8 +1015,7 @@ static int cut_newest(struct replay *rp, const char *path, int64_t start, int64_
                  damaged_bytes, after);
     } else {
         log_warn("txnlog",
-                 "%s: ignoring %" PRId64 " bytes of a torn or corrupt tail after "
-                 "zxid 0x%" PRIx64,
+                 "%s: ignoring %" PRId64 " bytes of a torn or corrupt tail after zxid 0x%" PRIx64,
                  path, damaged_bytes, after);
     }
     return 0;
@@ -1064,8 +1061,7 @@ static int replay_records(struct replay *rp, const char *path, const uint8_t *ma
         /* An intact record that does not decode is corruption wherever it is. */
         if (len < TXN_HEADER_BYTES)
             return fail(rp->err, rp->err_len, -EBADMSG,
-                        "%s: offset %" PRId64 ": an entry of %d "
-                        "bytes is shorter than a TxnHeader",
+                        "%s: offset %" PRId64 ": an entry of %d bytes is shorter than a TxnHeader",
                         path, *off, (int)len);
         int64_t zxid = (int64_t)jute_get_be64(entry + 12);
         int64_t next = *off + RECORD_HEAD_BYTES + len + 1;
@@ -1137,9 +1133,8 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
         rc = 1;
     } else if (jute_get_be32(map) != TXNLOG_MAGIC) {
         rc = fail(rp->err, rp->err_len, -EBADMSG,
-                  "%s: offset 0: magic 0x%08" PRIx32 " is not "
-                  "a transaction log's",
-                  path, jute_get_be32(map));
+                  "%s: offset 0: magic 0x%08" PRIx32 " is not a transaction log's", path,
+                  jute_get_be32(map));
     } else {
         off = FILE_HEADER_BYTES;
         rc = replay_records(rp, path, map, size, &off, why, sizeof why);
@@ -1162,14 +1157,14 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
     int64_t known = rp->last_seen > rp->after_zxid ? rp->last_seen : rp->after_zxid;
     if (next_start - 1 <= known) {
         log_warn("txnlog",
-                 "%s: ignoring %" PRId64 " bytes after offset %" PRId64 " (%s); the "
-                 "next log continues at zxid 0x%" PRIx64,
+                 "%s: ignoring %" PRId64 " bytes after offset %" PRId64
+                 " (%s); the next log continues at zxid 0x%" PRIx64,
                  path, damage_end - off, off, why, next_start);
         return 0;
     }
     return fail(rp->err, rp->err_len, -EBADMSG,
-                "%s: offset %" PRId64 ": %s, and the next log "
-                "starts at zxid 0x%" PRIx64 ", so txns after 0x%" PRIx64 " would be missing",
+                "%s: offset %" PRId64 ": %s, and the next log starts at zxid 0x%" PRIx64
+                ", so txns after 0x%" PRIx64 " would be missing",
                 path, off, why, next_start, known);
 }
 

@@ -354,6 +354,7 @@ public class JavaClientCheck {
         section("acl/auth/whoAmI", () -> aclAndAuth(zk));
         section("config/sync/chroot", () -> configSyncChroot(zk));
         section("containers/ttl", () -> containersAndTtl(zk));
+        section("quota (setquota/listquota)", () -> quota(zk));
         section("reconnect/SetWatches", () -> reconnectSetWatches(zk));
         section("session expiry", () -> sessionExpiry(zk));
         section("session close via 2nd handle", () -> sessionCloseOtherHandle(zk));
@@ -1160,6 +1161,30 @@ public class JavaClientCheck {
         String mp = ((OpResult.CreateResult) rs.get(0)).getPath();
         check(mp.equals("/b") || mp.equals("/j/chroot/b"), "chroot multi path", mp);
         cz.close();
+    }
+
+    /** What zkCli's setquota does (SetQuotaCommand.createQuota), then the server-maintained
+     *  zookeeper_stats node under /zookeeper/quota (DataTree.updateQuotaForPath /
+     *  updateCountBytes) that listquota reads. */
+    static void quota(ZooKeeper zk) throws Exception {
+        mk(zk, "/j/q");
+        zk.create("/j/q/a", b("12345"), OPEN, CreateMode.PERSISTENT);
+        org.apache.zookeeper.StatsTrack limits = new org.apache.zookeeper.StatsTrack();
+        limits.setCount(10);
+        limits.setBytes(-1L);
+        check(org.apache.zookeeper.cli.SetQuotaCommand.createQuota(zk, "/j/q", limits), "createQuota", "");
+        eq(limits.toString(), s(zk.getData("/zookeeper/quota/j/q/zookeeper_limits", false, null)), "zookeeper_limits data");
+        org.apache.zookeeper.StatsTrack st = new org.apache.zookeeper.StatsTrack(
+                zk.getData("/zookeeper/quota/j/q/zookeeper_stats", false, null));
+        eq("count=2 bytes=5", "count=" + st.getCount() + " bytes=" + st.getBytes(), "zookeeper_stats after setquota");
+        zk.create("/j/q/b", b("123"), OPEN, CreateMode.PERSISTENT);
+        zk.create("/j/q/a/c", null, OPEN, CreateMode.PERSISTENT);
+        zk.setData("/j/q/a", b("1"), -1);
+        st = new org.apache.zookeeper.StatsTrack(zk.getData("/zookeeper/quota/j/q/zookeeper_stats", false, null));
+        eq("count=4 bytes=4", "count=" + st.getCount() + " bytes=" + st.getBytes(), "zookeeper_stats tracks creates/setData");
+        zk.delete("/j/q/b", -1);
+        st = new org.apache.zookeeper.StatsTrack(zk.getData("/zookeeper/quota/j/q/zookeeper_stats", false, null));
+        eq("count=3 bytes=1", "count=" + st.getCount() + " bytes=" + st.getBytes(), "zookeeper_stats tracks deletes");
     }
 
     static void containersAndTtl(ZooKeeper zk) throws Exception {

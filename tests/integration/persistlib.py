@@ -205,22 +205,29 @@ def snapshot_looks_valid(path):
     return len(data) >= 10 and data[-5:] == b"\x00\x00\x00\x01/"
 
 
-def expected_purge(files, retain):
-    """Names that ZooKeeper's purge (A.12) keeps, from a data_files() listing (one dir)."""
-    valid = [(zx, n) for zx, n in files["snapshot"] if files["_valid"].get(n, True)]
-    keep_snaps = valid[-retain:]
-    if not keep_snaps:
-        return set(n for _, n in files["log"] + files["snapshot"])
-    s = keep_snaps[0][0]
-    logs_before = [(zx, n) for zx, n in files["log"] if zx <= s]
-    keep = set()
-    if logs_before:
-        keep.add(logs_before[-1][1])
-    keep |= set(n for zx, n in files["log"] if zx > s)
-    # ZooKeeper deletes logs whose start < S except the newest one starting <= S; a log starting
-    # exactly at S is the newest <= S. Snapshots: every one with zxid < S goes.
-    keep |= set(n for zx, n in files["snapshot"] if zx >= s)
-    return keep
+def expected_purge(snap_dir, log_dir, retain):
+    """(kept snapshot names, kept log names) after ZooKeeper's purge (A.12) of the
+    version-2 directories under snap_dir and log_dir, computed from their current listing."""
+    snaps = data_files(snap_dir)["snapshot"]
+    logs = data_files(log_dir)["log"]
+    valid = [(zx, n) for zx, n in snaps
+             if snapshot_looks_valid(os.path.join(snap_dir, "version-2", n))]
+    newest = valid[-retain:]
+    if not newest:
+        return set(n for _, n in snaps), set(n for _, n in logs)
+    s = newest[0][0]
+    keep_logs = set(n for zx, n in logs if zx > s)
+    older = [n for zx, n in logs if zx <= s]
+    if older:
+        keep_logs.add(older[-1])
+    keep_snaps = set(n for zx, n in snaps if zx >= s)
+    return keep_snaps, keep_logs
+
+
+def listing(snap_dir, log_dir):
+    """(snapshot names, log names) currently in the two version-2 directories."""
+    return (set(n for _, n in data_files(snap_dir)["snapshot"]),
+            set(n for _, n in data_files(log_dir)["log"]))
 
 
 class Record(object):
