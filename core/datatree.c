@@ -3,6 +3,7 @@
 #include "datatree.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,167 @@ struct datatree {
     int64_t data_size; /* approximate_data_size, kept incrementally */
     struct acl_cache *acls;
     struct znode *root;
+    /* paths P with a /zookeeper/quota<P>/zookeeper_limits node; few, so a plain list */
+    char **quota_paths;
+    size_t n_quota;
 };
+
+#define DT_QUOTA_ROOT "/zookeeper/quota"
+#define DT_QUOTA_ROOT_LEN (sizeof DT_QUOTA_ROOT - 1)
+
+/* Is p (len) "/zookeeper/quota<P>/<leaf>"? Then *real and *real_len name <P>. */
+static bool dt_quota_node(const char *p, size_t len, const char *leaf, const char **real,
+                          size_t *real_len)
+{
+    size_t ll = strlen(leaf);
+    if (len <= DT_QUOTA_ROOT_LEN + 1 + ll || memcmp(p, DT_QUOTA_ROOT, DT_QUOTA_ROOT_LEN) != 0 ||
+        p[DT_QUOTA_ROOT_LEN] != '/' || memcmp(p + len - ll, leaf, ll) != 0 ||
+        p[len - ll - 1] != '/')
+        return false;
+    *real = p + DT_QUOTA_ROOT_LEN;
+    *real_len = len - ll - 1 - DT_QUOTA_ROOT_LEN;
+    return *real_len > 0;
+}
+
+/* Longest quota'd path that is p or a component-wise ancestor of p; NULL for none ("/" and
+ * "/zookeeper..." never count, as in DataTree.getMaxPrefixWithQuota). */
+static const char *dt_quota_prefix(const struct datatree *t, const char *p, size_t len)
+{
+    const char *best = NULL;
+    size_t best_len = 0;
+    if (len >= 10 && memcmp(p, "/zookeeper", 10) == 0 && (len == 10 || p[10] == '/'))
+        return NULL;
+    for (size_t i = 0; i < t->n_quota; i++) {
+        const char *q = t->quota_paths[i];
+        size_t ql = strlen(q);
+        if (ql <= 1 || ql > len || memcmp(q, p, ql) != 0 || (ql < len && p[ql] != '/'))
+            continue;
+        if (ql > best_len) {
+            best = q;
+            best_len = ql;
+        }
+    }
+    return best;
+}
+
+static void dt_stats_write(struct datatree *t, const char *real, int64_t count, int64_t bytes)
+{
+    char path[4096];
+    int pl = snprintf(path, sizeof path, DT_QUOTA_ROOT "%s/zookeeper_stats", real);
+    if (pl <= 0 || (size_t)pl >= sizeof path)
+        return;
+    struct znode *sn = datatree_get(t, path, (size_t)pl);
+    if (sn == NULL)
+        return;
+    char buf[64];
+    int bl = snprintf(buf, sizeof buf, "count=%lld,bytes=%lld", (long long)count, (long long)bytes);
+    uint8_t *copy = malloc((size_t)bl);
+    if (copy == NULL)
+        return;
+    memcpy(copy, buf, (size_t)bl);
+    t->data_size -= sn->data_len > 0 ? sn->data_len : 0;
+    free(sn->data);
+    sn->data = copy;
+    sn->data_len = bl; /* Stat (version, mzxid) untouched, as ZooKeeper */
+    t->data_size += bl;
+}
+
+static bool dt_stats_read(struct datatree *t, const char *real, int64_t *count, int64_t *bytes)
+{
+    char path[4096];
+    int pl = snprintf(path, sizeof path, DT_QUOTA_ROOT "%s/zookeeper_stats", real);
+    if (pl <= 0 || (size_t)pl >= sizeof path)
+        return false;
+    struct znode *sn = datatree_get(t, path, (size_t)pl);
+    if (sn == NULL)
+        return false;
+    char buf[256];
+    size_t n = sn->data_len > 0 ? (size_t)sn->data_len : 0;
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    memcpy(buf, sn->data, n);
+    buf[n] = 0;
+    *count = *bytes = 0;
+    const char *c = strstr(buf, "count="), *b = strstr(buf, "bytes=");
+    if (c != NULL)
+        *count = strtoll(c + 6, NULL, 10);
+    if (b != NULL)
+        *bytes = strtoll(b + 6, NULL, 10);
+    return true;
+}
+
+static void dt_quota_update(struct datatree *t, const char *p, size_t len, int64_t dcount,
+                            int64_t dbytes)
+{
+    const char *q = dt_quota_prefix(t, p, len);
+    int64_t c, b;
+    if (q != NULL && dt_stats_read(t, q, &c, &b))
+        dt_stats_write(t, q, c + dcount, b + dbytes);
+}
+
+/* Nodes and data bytes of the subtree at top, walked without recursion (a tree can be as deep
+ * as a path is long) through parent pointers and each node's place among its siblings. */
+static void dt_subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
+{
+    *count = 1 + top->descendants;
+    *bytes = 0;
+    const struct znode *n = top;
+    for (;;) {
+        *bytes += n->data_len > 0 ? n->data_len : 0;
+        if (n->num_children > 0) {
+            n = n->children[0];
+            continue;
+        }
+        while (n != top && n->index_in_parent + 1 >= n->parent->num_children)
+            n = n->parent;
+        if (n == top)
+            return;
+        n = n->parent->children[n->index_in_parent + 1];
+    }
+}
+
+/* Writes the current usage of quota path `real` into its zookeeper_stats node. */
+static void dt_stats_recompute(struct datatree *t, const char *real, size_t real_len)
+{
+    int64_t c = 0, b = 0;
+    const struct znode *rn = datatree_get(t, real, real_len);
+    if (rn != NULL)
+        dt_subtree_counts(rn, &c, &b);
+    dt_stats_write(t, real, c, b);
+}
+
+static void dt_quota_add_path(struct datatree *t, const char *real, size_t real_len)
+{
+    char **qp = realloc(t->quota_paths, (t->n_quota + 1) * sizeof *qp);
+    if (qp == NULL)
+        return; /* usage is then not tracked for it; nothing else depends on it */
+    t->quota_paths = qp;
+    if ((qp[t->n_quota] = strndup(real, real_len)) != NULL)
+        t->n_quota++;
+}
+
+static void dt_quota_scan(struct znode *n, void *arg)
+{
+    struct datatree *t = arg;
+    const char *real;
+    size_t real_len;
+    if (dt_quota_node(n->path, n->path_len, "zookeeper_limits", &real, &real_len))
+        dt_quota_add_path(t, real, real_len);
+}
+
+void datatree_quota_refresh(struct datatree *t)
+{
+    for (size_t i = 0; i < t->n_quota; i++)
+        free(t->quota_paths[i]);
+    t->n_quota = 0;
+    datatree_each(t, dt_quota_scan, t);
+    for (size_t i = 0; i < t->n_quota; i++) {
+        char *real = strdup(t->quota_paths[i]); /* dt_stats_write may not alias the list */
+        if (real != NULL)
+            dt_stats_recompute(t, real, strlen(real));
+        free(real);
+    }
+}
 
 #define DT_INITIAL_BUCKETS 1024
 #define DT_INITIAL_EPH_BUCKETS 64
@@ -364,6 +525,9 @@ void datatree_free(struct datatree *t)
     }
     free(t->buckets);
     free(t->eph_buckets);
+    for (size_t i = 0; i < t->n_quota; i++)
+        free(t->quota_paths[i]);
+    free(t->quota_paths);
     acl_cache_free(t->acls);
     free(t);
 }
@@ -452,6 +616,19 @@ int datatree_create(struct datatree *t, const char *path, size_t len, const uint
     if (++t->nnodes > t->nbuckets)
         dt_grow_table(t);
     t->data_size += dt_node_size(n);
+    /* Quotas (zkCli setquota): a limits node makes its path tracked; a stats node starts
+     * with the subtree's usage; every change below a tracked path updates it. */
+    const char *real;
+    size_t real_len;
+    if (dt_quota_node(path, len, "zookeeper_limits", &real, &real_len))
+        dt_quota_add_path(t, real, real_len);
+    if (dt_quota_node(path, len, "zookeeper_stats", &real, &real_len)) {
+        char *r = strndup(real, real_len);
+        if (r != NULL)
+            dt_stats_recompute(t, r, real_len);
+        free(r);
+    }
+    dt_quota_update(t, path, len, 1, n->data_len > 0 ? n->data_len : 0);
     if (out != NULL)
         *out = n;
     return 0;
@@ -468,6 +645,19 @@ int datatree_delete(struct datatree *t, const char *path, size_t len, int64_t zx
     if (n->num_children != 0)
         return ZK_NOTEMPTY;
 
+    const char *real;
+    size_t real_len;
+    if (dt_quota_node(path, len, "zookeeper_limits", &real, &real_len)) {
+        for (size_t i = 0; i < t->n_quota; i++) {
+            if (strlen(t->quota_paths[i]) == real_len &&
+                memcmp(t->quota_paths[i], real, real_len) == 0) {
+                free(t->quota_paths[i]);
+                t->quota_paths[i] = t->quota_paths[--t->n_quota];
+                break;
+            }
+        }
+    }
+    dt_quota_update(t, path, len, -1, n->data_len > 0 ? -(int64_t)n->data_len : 0);
     *slot = n->hash_next;
     t->nnodes--;
     t->data_size -= dt_node_size(n);
@@ -492,11 +682,13 @@ int datatree_set_data(struct datatree *t, const char *path, size_t len, const ui
     uint8_t *copy;
     if (dt_copy_data(data, data_len, &copy) != 0)
         return -ENOMEM;
+    int64_t before = n->data_len > 0 ? n->data_len : 0;
     t->data_size -= n->data_len > 0 ? n->data_len : 0;
     free(n->data);
     n->data = copy;
     n->data_len = data_len < 0 ? -1 : data_len;
     t->data_size += n->data_len > 0 ? n->data_len : 0;
+    dt_quota_update(t, path, len, 0, (n->data_len > 0 ? n->data_len : 0) - before);
     n->version = new_version;
     n->mzxid = zxid;
     n->mtime = time_ms;

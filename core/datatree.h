@@ -111,6 +111,11 @@ void znode_persisted_stat(const struct znode *n, struct zk_persisted_stat *out);
  * made) gets data, ACL and Stat overwritten, and its ephemeral list follows the new owner.
  * Otherwise the parent must exist already. Returns 0, ZK_NONODE (no parent), -EINVAL (unknown
  * acl_id) or -ENOMEM (the tree is then unchanged). */
+/* Rebuilds the quota bookkeeping after a load: every /zookeeper/quota<P>/zookeeper_limits node
+ * makes P tracked, and each zookeeper_stats node gets P's current usage, as ZooKeeper
+ * recomputes them on every load. O(nodes). */
+void datatree_quota_refresh(struct datatree *t);
+
 int datatree_load_node(struct datatree *t, const char *path, size_t len, const uint8_t *data,
                        int32_t data_len, int64_t acl_id, const struct zk_persisted_stat *st);
 

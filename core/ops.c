@@ -180,7 +180,8 @@ static int read_node(struct server *srv, struct conn *conn, int32_t type,
             watches_add(srv->watches, WATCH_DATA, req->path, conn, WATCH_STANDARD);
         return ZK_NONODE;
     }
-    if (!can(srv, conn, n, ZK_PERM_READ))
+    /* ZooKeeper's exists checks no ACL (FinalRequestProcessor: statNode only) */
+    if (type != ZK_OP_EXISTS && !can(srv, conn, n, ZK_PERM_READ))
         return ZK_NOAUTH;
     if (req->watch) {
         bool child = type == ZK_OP_GETCHILDREN || type == ZK_OP_GETCHILDREN2;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,8 +122,14 @@ static void snapshot_begin(struct server *srv)
     if (srv->synclog != NULL)
         synclog_roll(srv->synclog); /* replay from the snapshot starts in the new file */
     uint64_t start = server_mono_ms();
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* A writer that outlives a killed server would race the restarted one for the same
+         * snapshot.<zxid>.tmp: die with the parent. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
         char err[512];
         _exit(snapshot_save(snap_dir, srv->tree, srv->sessions, srv->last_applied_zxid, err,
                             sizeof err) == 0
@@ -231,6 +238,7 @@ int database_open(struct server *srv, char *err, size_t err_len)
             srv->sessions = sessions;
             loaded = true;
             datatree_each(tree, track_reapable, srv); /* the log's creates are tracked by apply */
+            datatree_quota_refresh(tree);
             log_info("database", "loaded %s: %" PRId64 " nodes, %zu sessions", path,
                      datatree_node_count(tree) - 1, sessions_count(sessions));
         } else {

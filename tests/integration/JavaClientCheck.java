@@ -1884,6 +1884,7 @@ public class JavaClientCheck {
             un.join();
             eq("after", s(zk.getData("/j/cl", false, null)), "write retried across partition");
             eq(sid, cf.getZookeeperClient().getZooKeeper().getSessionId(), "same session");
+            waitFor(5000, () -> states.contains("RECONNECTED"));     // listeners run on their own thread
             check(isSubsequence(Arrays.asList("CONNECTED", "SUSPENDED", "RECONNECTED"), states), "states", states);
             check(!states.contains("LOST"), "no LOST on short partition", states);
             cf.close();

@@ -7,6 +7,7 @@ independent reader for ZooKeeper 3.8's data-directory files
 import os
 import shutil
 import struct
+import time
 import zlib
 
 from kazoo.client import KazooClient
@@ -296,7 +297,9 @@ def check_snapshot(path):
         data = gzip.decompress(data)
     r = z.R(data)
     try:
-        magic, _v, _dbid = r.int(), r.int(), r.long()
+        magic = r.int()
+        r.int()                      # version and dbid: never checked (A.4, A.8)
+        r.long()
         if magic != SNAP_MAGIC:
             raise DataFileError("%s: bad magic" % path)
         sessions = {}
@@ -362,11 +365,47 @@ def verify_logs(dirpath):
     return allrecs
 
 
+def processes_of(srv):
+    """Pids of live processes whose command line names srv's config file (its own files)."""
+    key = (srv.config_path or os.path.join(srv.tmp, "conf", "zoo.cfg")).encode()
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                cmd = f.read()
+            with open("/proc/%s/stat" % p, "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if key in cmd and state != b"Z":
+            pids.append(int(p))
+    return pids
+
+
+def wait_gone(pids, timeout=30.0):
+    """Waits for pids (left behind by a server we started) to exit; kills them after timeout."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while os.path.exists("/proc/%d" % pid):
+            if time.monotonic() > deadline:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+                break
+            time.sleep(0.05)
+
+
 def inspect_tool():
-    """Path of corral-inspect if it has been built (env CORRAL_INSPECT, else
-    <repo>/build/tools/corral-inspect), else None."""
+    """Path of corral-inspect if it has been built (env CORRAL_INSPECT, else next to
+    CORRAL_SERVER or in <repo>/build[/tools]), else None."""
     cands = [os.environ.get("CORRAL_INSPECT"),
-             os.path.join(harness.REPO, "build", "tools", "corral-inspect")]
+             os.path.join(harness.REPO, "build", "tools", "corral-inspect"),
+             os.path.join(harness.REPO, "build", "corral-inspect")]
+    if os.environ.get("CORRAL_SERVER"):
+        cands.append(os.path.join(os.path.dirname(os.environ["CORRAL_SERVER"]), "corral-inspect"))
     for c in cands:
         if c and os.access(c, os.X_OK):
             return os.path.abspath(c)
@@ -457,7 +496,6 @@ def populate(c, base, wait_container=True):
     for i in range(0, 40, 3):
         ok(c.set_data(base + "/many/n%02d" % i, b"changed %d" % i), "set sibling")
     if wait_container:
-        import time
         deadline = time.monotonic() + 15
         while c.exists(base + "/cont2").err == 0:
             if time.monotonic() > deadline:
@@ -505,8 +543,9 @@ def dump(server):
 
 class PersistCase(harness.ServerTestCase):
     """Each test starts its own servers (possibly several, of either target, sharing a data
-    dir). On failure the logs of all of them are printed; then they are stopped and their
-    temp dirs removed (kept with CORRAL_KEEP_TMP=1 or when a server exited by itself)."""
+    dir under self.tmpdir). On failure the logs of all of them are printed; then they are
+    stopped and every temp dir is removed (kept with CORRAL_KEEP_TMP=1 or when a server
+    exited by itself, as the harness does)."""
 
     def run(self, result=None):
         import sys
@@ -531,8 +570,8 @@ class PersistCase(harness.ServerTestCase):
             for srv in self._servers:
                 srv.cleanup()
                 keep = keep or srv.crashed
-            if keep or failed:
-                sys.stderr.write("kept %s\n" % self.tmpdir)
+            if keep and os.listdir(self.tmpdir):
+                sys.stderr.write("kept %s (shared data dirs of %s)\n" % (self.tmpdir, self.id()))
             if not keep:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
 
@@ -563,3 +602,50 @@ class PersistCase(harness.ServerTestCase):
 def unittest_run(case, result):
     import unittest
     return unittest.TestCase.run(case, result)
+
+
+def load_and_kill(srv, seconds, threads=3, parent="/load"):
+    """Several clients pipeline creates (some ephemeral), set_data and multis under parent
+    until srv is SIGKILLed after `seconds`. Returns the number of acknowledged writes."""
+    import threading
+    c = srv.raw(30000)
+    if c.exists(parent).err != 0:
+        check_ok(c.create(parent, b""), "create " + parent)
+    c.close_session()
+    acked = [0] * threads
+
+    def run(i):
+        c = None
+        try:
+            c = srv.conn()
+            c.handshake(timeout_ms=10000)
+            k = 0
+            while True:
+                reqs = []
+                for _ in range(4):
+                    p = "%s/t%d-%05d" % (parent, i, k)
+                    flags = z.F_EPHEMERAL if k % 5 == 0 else 0
+                    reqs.append((z.OP_CREATE, z.body_create(p, b"c%d" % k, flags=flags), z.p_path))
+                    if k % 5:
+                        reqs.append((z.OP_SET_DATA, z.body_set_data(p, b"s%d" % k), z.p_stat))
+                    k += 1
+                reqs.append((z.OP_MULTI, z.body_multi([
+                    (z.OP_CREATE, z.body_create("%s/m%d-%05d" % (parent, i, k), b"m")),
+                    (z.OP_SET_DATA, z.body_set_data(parent, b"%d" % k))]), z.p_multi))
+                for rep in pipelined(c, reqs):
+                    check_ok(rep, "load write")
+                    acked[i] += 1
+        except (z.Closed, OSError, TimeoutError, struct.error):
+            pass
+        finally:
+            if c is not None:
+                c.close()
+
+    ts = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
+    for t in ts:
+        t.start()
+    time.sleep(seconds)
+    srv.kill()
+    for t in ts:
+        t.join(20)
+    return sum(acked)

@@ -30,7 +30,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness                      # noqa: E402
 import persistlib as pl             # noqa: E402
 import zkwire as z                  # noqa: E402
 
@@ -228,6 +227,40 @@ class CrashTests(pl.PersistCase):
             "counter %d\n" % (totals["kills"], time.monotonic() - t0, sum(acked), acked[0],
                              acked[1], acked[2], acked[3], recovered, self.counter["floor"]))
         self.assertGreater(sum(acked), 50, "too few writes acknowledged to mean anything")
+
+    # ------------------------------------------------------------------------------------
+    def test_kill9_leaves_no_process_behind(self):
+        """After kill -9 of the server pid, no process of it (e.g. a forked snapshot writer)
+        goes on writing into the data dir, where the restarted server works."""
+        srv = self.start(force_sync=True, snap_count=10)
+        c = self.raw(30000)
+        big = os.urandom(200 * 1024)
+        pl.check_ok(c.create("/big", b""), "create /big")
+        pl.pipelined(c, [(z.OP_CREATE, z.body_create("/big/n%02d" % i, big), z.p_path)
+                         for i in range(30)])
+        c.close_session()
+        left = []
+        for rnd in range(6):
+            c = srv.raw(30000)
+            reqs = [(z.OP_SET_DATA, z.body_set_data("/big/n%02d" % (i % 30), big[i:]), z.p_stat)
+                    for i in range(40)]
+            out = bytearray()
+            for op, body, _ in reqs:
+                out += z.request(c.next_xid(), op, body)
+            c.send(bytes(out))
+            for _ in range(20 + rnd * 3):
+                c.read_reply(z.p_stat)
+            self.assertIn(srv.proc.pid, pl.processes_of(srv))     # the scan does find it
+            srv.kill()
+            c.close()
+            pids = pl.processes_of(srv)
+            if pids:
+                left.append((rnd, pids))
+                pl.wait_gone(pids)
+            srv.start()
+        self.assertEqual(left, [], "kill -9 of the server left processes of it running "
+                         "(round, pids); they keep writing in the data dir the restarted "
+                         "server uses")
 
     # ------------------------------------------------------------------------------------
     def verify(self, srv, when):

@@ -16,7 +16,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import harness                      # noqa: E402
 import persistlib as pl             # noqa: E402
 import zkwire as z                  # noqa: E402
 
@@ -35,6 +34,9 @@ class PersistenceTests(pl.PersistCase):
         pl.check_ok(b.create(base + "/short-eph", b"s", flags=z.F_EPHEMERAL), "short eph")
         pl.check_ok(b.create(base + "/short-es-", b"s", flags=z.F_EPHEMERAL_SEQUENTIAL),
                     "short eph seq")
+        ttl_node = base + "-ttl"                     # expires 15 s after its mtime
+        t_ttl = time.monotonic()
+        pl.check_ok(a.create_ttl(ttl_node, 15000, b"t"), "create TTL")
         before = pl.walk(srv)
         counts = self.counts()
         b.ping()
@@ -84,6 +86,15 @@ class PersistenceTests(pl.PersistCase):
         other = self.raw(30000)
         self.assertEqual(other.exists(base + "/eph").err, z.NONODE)
         self.assertEqual([k for k in other.get_children(base).value if k.startswith("es-")], [])
+        # containers and TTL nodes are known as such after the restart: the emptied container
+        # and the TTL node past its time are removed by the server
+        pl.check_ok(other.delete(base + "/cont/child"), "empty the container")
+        self.wait_for(lambda: other.exists(base + "/cont").err == z.NONODE, 10,
+                      msg="empty container removed after restart")
+        self.assertEqual(other.exists(ttl_node).err, 0, "TTL node gone too early")
+        self.wait_for(lambda: other.exists(ttl_node).err == z.NONODE,
+                      max(1.0, t_ttl + 25 - time.monotonic()), msg="TTL node expired")
+        self.assertEqual(other.exists(base + "/ttl").err, 0, "TTL node of one hour removed")
 
     # ------------------------------------------------------------------------------------
     def test_sigkill_after_acks_with_snapshots_and_rolls(self):

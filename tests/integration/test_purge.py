@@ -22,7 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness                      # noqa: E402
 import persistlib as pl             # noqa: E402
-import zkwire as z                  # noqa: E402
 
 
 def run_purge(target_name, count, snap_dir, log_dir=None, config_from=None):
