@@ -9,8 +9,9 @@
 #      corral-bench -n 1), twice: first replaying the load from the txn log, then from the
 #      snapshot that first restart wrote;
 #   c. the snapshot written after the first restart: its size and how long it took (corral:
-#      "fork paused the server N ms" and "snapshot.X written in N ms"; ZooKeeper: "Snapshot
-#      taken in N ms", taken before it serves);
+#      "fork paused the server N ms" and "snapshot.X written in N ms", written by a child while
+#      the server serves; ZooKeeper: "Snapshot taken in N ms", taken before it serves, so part
+#      of its restart time);
 # plus the load time and the RSS with NODES znodes. Prints one table, corral/ZooKeeper ratios
 # in the last column.
 #
@@ -172,6 +173,11 @@ measure() {
         start_server "$kind" "$dir/big"
         R[$kind.restart$run]=$(wait_serving "$t0")
         say "$kind: restart $run serving after ${R[$kind.restart$run]} ms"
+        # what the server says loading took (corral: snapshot + log; ZooKeeper: the same,
+        # logged by ZKDatabase)
+        R[$kind.recover$run]=$(tail -n +"$((lines_before + 1))" "$LOG" |
+            sed -n -e 's/.*recovered to zxid .* in \([0-9]*\) ms$/\1/p' \
+                   -e 's/.*ZKDatabase - Snapshot loaded in \([0-9]*\) ms.*/\1/p' | tail -n 1)
         if [ "$run" = 1 ]; then
             # c. the snapshot of the recovered tree
             local snap="" new
@@ -228,10 +234,12 @@ row "load $NODES znodes (multi x1000, 4x4): s" load_s
 row "RSS with $NODES znodes after load: MiB" rss_load
 row "stop with $NODES znodes (SIGTERM to exit): ms" stop_ms
 row "restart to first getData (log replay): ms" restart1
+row "  of which loading data (server log): ms" recover1
 row "restart to first getData (from snapshot): ms" restart2
+row "  of which loading data (server log): ms" recover2
 row "RSS after restart: MiB" rss_restart
 row "snapshot after restart: MiB" snap_mb
 row "snapshot after restart: total ms" snap_ms
-row "snapshot after restart: serving paused ms" snap_pause_ms
+row "snapshot after restart: serving blocked ms" snap_pause_ms
 echo "(NODES=$NODES DURATION=$DURATION KEYS=$KEYS ZK_HEAP=$ZK_HEAP; $(( ($(now_ms) - T0) / 1000 )) s;" \
      "$(nproc) CPUs, load average $LOAD0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end)"

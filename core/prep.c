@@ -11,11 +11,21 @@
 /* What prep knows of one path: the tree's node as later writes will have left it. */
 struct change {
     char *path;
+    uint64_t hash;
+    struct change *index_next; /* chain in a change_index */
     int64_t zxid; /* the last txn that changed it */
     bool exists;
     int32_t version, cversion, aversion, num_children;
     int64_t ephemeral_owner;
     struct zk_acl_vec acl;
+};
+
+/* The newest change of each path, by hash: a bulk load keeps tens of thousands of changes
+ * outstanding, and every create looks its path and its parent up. */
+struct change_index {
+    struct change **buckets;
+    size_t mask; /* buckets - 1; a power of two */
+    size_t count;
 };
 
 /* Changes of the request being prepared; merged into srv->changes only when it succeeds, so
@@ -26,7 +36,86 @@ struct prep_scope {
     int64_t zxid;
     struct change **items;
     size_t n, cap;
+    struct change_index index; /* of items, once a multi makes them many */
 };
+
+static uint64_t path_hash(const char *p)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return h;
+}
+
+static struct change *index_find(const struct change_index *ix, const char *path, uint64_t h)
+{
+    if (ix->buckets == NULL)
+        return NULL;
+    for (struct change *c = ix->buckets[h & ix->mask]; c != NULL; c = c->index_next)
+        if (c->hash == h && strcmp(c->path, path) == 0)
+            return c;
+    return NULL;
+}
+
+static void index_unlink(struct change_index *ix, struct change *c)
+{
+    struct change **slot = &ix->buckets[c->hash & ix->mask];
+    while (*slot != NULL && *slot != c)
+        slot = &(*slot)->index_next;
+    if (*slot == c) {
+        *slot = c->index_next;
+        c->index_next = NULL;
+        ix->count--;
+    }
+}
+
+/* Makes c the indexed change of its path (an older one stays in its list, unindexed). */
+static int index_put(struct change_index *ix, struct change *c)
+{
+    if (ix->buckets == NULL || ix->count >= ix->mask + 1) {
+        size_t n = ix->buckets == NULL ? 64 : (ix->mask + 1) * 2;
+        struct change **b = calloc(n, sizeof *b);
+        if (b == NULL)
+            return ZK_SYSTEMERROR;
+        for (size_t i = 0; ix->buckets != NULL && i <= ix->mask; i++) {
+            for (struct change *e = ix->buckets[i], *next; e != NULL; e = next) {
+                next = e->index_next;
+                e->index_next = b[e->hash & (n - 1)];
+                b[e->hash & (n - 1)] = e;
+            }
+        }
+        free(ix->buckets);
+        ix->buckets = b;
+        ix->mask = n - 1;
+    }
+    struct change *old = index_find(ix, c->path, c->hash);
+    if (old != NULL)
+        index_unlink(ix, old);
+    c->index_next = ix->buckets[c->hash & ix->mask];
+    ix->buckets[c->hash & ix->mask] = c;
+    ix->count++;
+    return 0;
+}
+
+static void index_clear(struct change_index *ix)
+{
+    free(ix->buckets);
+    memset(ix, 0, sizeof *ix);
+}
+
+/* The server's outstanding changes: a FIFO in zxid order (srv->changes from changes_head)
+ * and the index of the newest change per path. */
+static struct change_index *outstanding_index(struct server *srv)
+{
+    if (srv->change_index == NULL)
+        srv->change_index = calloc(1, sizeof *srv->change_index);
+    return srv->change_index;
+}
+
+static struct change *outstanding_find(struct server *srv, const char *path, uint64_t h)
+{
+    return srv->change_index != NULL ? index_find(srv->change_index, path, h) : NULL;
+}
 
 static void change_free(struct change *c)
 {
@@ -51,11 +140,15 @@ void txn_free(struct txn *t)
     memset(t, 0, sizeof *t);
 }
 
-static struct change *find_in(struct change **items, size_t n, const char *path)
+#define SCOPE_INDEX_AFTER 8 /* a plain scan is cheaper for the few changes of one request */
+
+static struct change *scope_find(const struct prep_scope *s, const char *path, uint64_t h)
 {
-    for (size_t i = n; i > 0; i--)
-        if (strcmp(items[i - 1]->path, path) == 0)
-            return items[i - 1];
+    if (s->index.buckets != NULL)
+        return index_find(&s->index, path, h);
+    for (size_t i = s->n; i > 0; i--)
+        if (s->items[i - 1]->hash == h && strcmp(s->items[i - 1]->path, path) == 0)
+            return s->items[i - 1];
     return NULL;
 }
 
@@ -64,14 +157,16 @@ static struct change *find_in(struct change **items, size_t n, const char *path)
  * when the node does not exist (or on ENOMEM, which prep reports as the node missing). */
 static struct change *scope_get(struct prep_scope *s, const char *path)
 {
-    const struct change *src = find_in(s->items, s->n, path);
+    uint64_t h = path_hash(path);
+    const struct change *src = scope_find(s, path, h);
     if (src == NULL)
-        src = find_in(s->srv->changes, s->srv->n_changes, path);
+        src = outstanding_find(s->srv, path, h);
     struct change *c = calloc(1, sizeof *c);
     if (c == NULL || (c->path = strdup(path)) == NULL) {
         free(c);
         return NULL;
     }
+    c->hash = h;
     if (src != NULL) {
         if (!src->exists || acl_vec_copy(&src->acl, &c->acl) != 0) {
             change_free(c);
@@ -114,6 +209,13 @@ static int scope_put(struct prep_scope *s, struct change *c)
     }
     c->zxid = s->zxid;
     s->items[s->n++] = c;
+    if (s->n > SCOPE_INDEX_AFTER) {
+        if (s->index.buckets == NULL)
+            for (size_t i = 0; i + 1 < s->n; i++)
+                index_put(&s->index, s->items[i]);
+        if (index_put(&s->index, c) != 0)
+            index_clear(&s->index); /* scope_find falls back to the scan */
+    }
     return 0;
 }
 
@@ -131,6 +233,7 @@ static void scope_discard(struct prep_scope *s)
     for (size_t i = 0; i < s->n; i++)
         change_free(s->items[i]);
     free(s->items);
+    index_clear(&s->index);
     s->items = NULL;
     s->n = s->cap = 0;
 }
@@ -139,7 +242,14 @@ static void scope_discard(struct prep_scope *s)
 static void scope_commit(struct prep_scope *s)
 {
     struct server *srv = s->srv;
+    struct change_index *ix = outstanding_index(srv);
     for (size_t i = 0; i < s->n; i++) {
+        if (srv->n_changes == srv->changes_cap && srv->changes_head > 0) {
+            memmove(srv->changes, srv->changes + srv->changes_head,
+                    (srv->n_changes - srv->changes_head) * sizeof *srv->changes);
+            srv->n_changes -= srv->changes_head;
+            srv->changes_head = 0;
+        }
         if (srv->n_changes == srv->changes_cap) {
             size_t cap = srv->changes_cap ? srv->changes_cap * 2 : 64;
             struct change **items = realloc(srv->changes, cap * sizeof *items);
@@ -150,35 +260,50 @@ static void scope_commit(struct prep_scope *s)
             srv->changes = items;
             srv->changes_cap = cap;
         }
+        if (ix == NULL || index_put(ix, s->items[i]) != 0) {
+            change_free(s->items[i]);
+            continue;
+        }
         srv->changes[srv->n_changes++] = s->items[i];
     }
     free(s->items);
+    index_clear(&s->index);
     s->items = NULL;
     s->n = s->cap = 0;
 }
 
+/* Changes are appended in zxid order, so those applied are at the head of the FIFO. */
 void prep_forget(struct server *srv, int64_t zxid)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < srv->n_changes; i++) {
-        if (srv->changes[i]->zxid <= zxid)
-            change_free(srv->changes[i]);
-        else
-            srv->changes[kept++] = srv->changes[i];
+    while (srv->changes_head < srv->n_changes && srv->changes[srv->changes_head]->zxid <= zxid) {
+        struct change *c = srv->changes[srv->changes_head++];
+        if (index_find(srv->change_index, c->path, c->hash) == c)
+            index_unlink(srv->change_index, c);
+        change_free(c);
     }
-    srv->n_changes = kept;
+    if (srv->changes_head == srv->n_changes)
+        srv->changes_head = srv->n_changes = 0;
 }
 
 void prep_forget_after(struct server *srv, int64_t zxid)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < srv->n_changes; i++) {
-        if (srv->changes[i]->zxid > zxid)
-            change_free(srv->changes[i]);
-        else
-            srv->changes[kept++] = srv->changes[i];
+    while (srv->n_changes > srv->changes_head && srv->changes[srv->n_changes - 1]->zxid > zxid)
+        change_free(srv->changes[--srv->n_changes]);
+    /* An older change of a path may be the newest again: index what is left afresh. */
+    if (srv->change_index != NULL) {
+        index_clear(srv->change_index);
+        for (size_t i = srv->changes_head; i < srv->n_changes; i++)
+            index_put(srv->change_index, srv->changes[i]);
     }
-    srv->n_changes = kept;
+}
+
+void prep_free(struct server *srv)
+{
+    prep_forget(srv, INT64_MAX);
+    free(srv->changes);
+    if (srv->change_index != NULL)
+        index_clear(srv->change_index);
+    free(srv->change_index);
 }
 
 static bool permits(const struct prep_scope *s, const struct change *c, int perm)
@@ -292,6 +417,7 @@ static int prep_create(struct prep_scope *s, int32_t op, const struct create_req
         rc = ZK_SYSTEMERROR;
         goto out;
     }
+    child->hash = path_hash(child->path);
     child->exists = true;
     child->ephemeral_owner = owner;
     parent->cversion++;
@@ -610,7 +736,7 @@ struct ephemeral_scan {
 static void collect_ephemeral(struct znode *n, void *arg)
 {
     struct ephemeral_scan *es = arg;
-    if (find_in(es->srv->changes, es->srv->n_changes, n->path) == NULL)
+    if (outstanding_find(es->srv, n->path, path_hash(n->path)) == NULL)
         add_path(es->found, n->path);
 }
 
@@ -632,10 +758,10 @@ void prep_close_session(struct server *srv, int64_t session_id, int64_t zxid, st
     struct txn found = {0};
     struct ephemeral_scan es = {srv, &found};
     datatree_each_ephemeral(srv->tree, session_id, collect_ephemeral, &es);
-    for (size_t i = 0; i < srv->n_changes; i++) {
+    for (size_t i = srv->changes_head; i < srv->n_changes; i++) {
         const struct change *c = srv->changes[i];
         if (c->exists && c->ephemeral_owner == session_id &&
-            find_in(srv->changes, srv->n_changes, c->path) == c)
+            outstanding_find(srv, c->path, c->hash) == c)
             add_path(&found, c->path);
     }
     static const struct prep_caller server_itself = {0};

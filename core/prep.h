@@ -36,5 +36,7 @@ void prep_delete_container(struct server *srv, const char *path, int64_t zxid, s
 void prep_forget(struct server *srv, int64_t zxid);
 /* The log stage dropped every txn above `zxid`: forget what prep assumed of them. */
 void prep_forget_after(struct server *srv, int64_t zxid);
+/* Frees the outstanding changes, at exit. */
+void prep_free(struct server *srv);
 
 #endif

@@ -805,8 +805,7 @@ void server_free(struct server *srv)
         event_free(srv->tick_timer);
     if (srv->reaper_timer != NULL)
         event_free(srv->reaper_timer);
-    prep_forget(srv, INT64_MAX);
-    free(srv->changes);
+    prep_free(srv);
     for (size_t i = 0; i < srv->n_reapable; i++)
         free(srv->reapable[i]);
     for (size_t b = 0; b < IP_COUNT_BUCKETS; b++)

@@ -19,6 +19,7 @@
 
 struct request;
 struct change;
+struct change_index;
 struct ip_count;
 
 /* Live connections per client address, for max_client_cnxns without a scan. */
@@ -100,8 +101,9 @@ struct server {
     bool replaying;               /* applying the log at start-up: tolerate what is there */
     int64_t snapshot_zxid;
     uint64_t snapshot_started_ms;
-    struct change **changes;      /* outstanding changes (prep's view ahead of the tree) */
-    size_t changes_cap, n_changes;
+    struct change **changes;      /* outstanding changes (prep's view ahead of the tree), */
+    size_t changes_head, n_changes, changes_cap; /* a FIFO in zxid order */
+    struct change_index *change_index;
     struct conn *conns;
     size_t n_conns;
     struct ip_count *ip_counts[IP_COUNT_BUCKETS];

@@ -56,8 +56,18 @@ enum bench_op {
 };
 
 static const char *const op_names[] = {
-    "create", "set",           "get",           "exists",         "children",    "delete",
-    "multi",  "create-parent", "prepare-multi", "prepare-create", "prepare-set", "closeSession",
+    [OP_CREATE] = "create",
+    [OP_SET] = "set",
+    [OP_GET] = "get",
+    [OP_EXISTS] = "exists",
+    [OP_CHILDREN] = "children",
+    [OP_DELETE] = "delete",
+    [OP_MULTI] = "multi",
+    [OP_PARENT] = "create-parent",
+    [OP_PREP_BATCH] = "prepare-multi",
+    [OP_PREP_CREATE] = "prepare-create",
+    [OP_PREP_SET] = "prepare-set",
+    [OP_CLOSE] = "closeSession",
 };
 
 /* Latency histogram, log-linear as in HdrHistogram: values below 2^HIST_SUB_BITS us get a
@@ -252,6 +262,19 @@ static void hist_print(const struct hist *h, const char *name, double seconds)
 static int key_path(char *buf, size_t len, uint32_t key)
 {
     return snprintf(buf, len, "/bench/k%" PRIu32, key);
+}
+
+/* What a request is about, for messages. */
+static const char *pending_path(const struct pending *p, char *buf, size_t len)
+{
+    if (p->op == OP_PARENT)
+        return "/bench";
+    if (p->op == OP_CLOSE)
+        return "(session)";
+    int n = key_path(buf, len, p->key);
+    if (p->op == OP_PREP_BATCH && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "..k%" PRIu32, p->key + p->nkeys - 1);
+    return buf;
 }
 
 /* Every write of a key stores distinct bytes, so a read can tell which write it sees. */
@@ -470,17 +493,13 @@ static void mismatch(const struct reply *rp, const char *fmt, ...)
 
 static void mismatch(const struct reply *rp, const char *fmt, ...)
 {
-    char path[32], what[512];
+    char path[48], what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (rp->p->op == OP_PARENT)
-        snprintf(path, sizeof path, "/bench");
-    else
-        key_path(path, sizeof path, rp->p->key);
     die("session %d (0x%" PRIx64 "): %s %s xid %" PRId32 ": %s%s", rp->s->index, rp->s->id,
-        op_names[rp->p->op], path, rp->p->xid, what,
+        op_names[rp->p->op], pending_path(rp->p, path, sizeof path), rp->p->xid, what,
         rp->p->flags & KEY_ASSUMED ? " (the key's state was assumed, not established by this "
                                      "run: use --prepare)"
                                    : "");
@@ -970,12 +989,11 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     if (s->state == SESS_HANDSHAKE)
         die("session %d: %s: %s during the handshake", s->index, s->b->target, why);
     if (s->count > 0) {
-        char path[32];
-        key_path(path, sizeof path, s->fifo[s->head].key);
+        char path[48];
         die("session %d (0x%" PRIx64 "): %s: %s with %u requests outstanding (oldest: %s %s "
             "xid %" PRId32 ")",
-            s->index, s->id, s->b->target, why, s->count, op_names[s->fifo[s->head].op], path,
-            s->fifo[s->head].xid);
+            s->index, s->id, s->b->target, why, s->count, op_names[s->fifo[s->head].op],
+            pending_path(&s->fifo[s->head], path, sizeof path), s->fifo[s->head].xid);
     }
     die("session %d (0x%" PRIx64 "): %s: %s", s->index, s->id, s->b->target, why);
 }
@@ -997,10 +1015,10 @@ static void bench_tick(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         if (s->count > 0 && now - s->fifo[s->head].sent_ns > limit_ns) {
-            char path[32];
-            key_path(path, sizeof path, s->fifo[s->head].key);
+            char path[48];
             die("session %d (0x%" PRIx64 "): %s %s xid %" PRId32 ": no reply within %d ms",
-                s->index, s->id, op_names[s->fifo[s->head].op], path, s->fifo[s->head].xid,
+                s->index, s->id, op_names[s->fifo[s->head].op],
+                pending_path(&s->fifo[s->head], path, sizeof path), s->fifo[s->head].xid,
                 b->timeout_ms);
         }
         if (s->state == SESS_READY &&

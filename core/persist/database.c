@@ -1,5 +1,6 @@
 #include "database.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -33,6 +34,27 @@ static int make_dir(const char *path, char *err, size_t err_len)
     }
     snprintf(err, err_len, "cannot create %s: %s", path, strerror(errno));
     return -1;
+}
+
+/* A snapshot.<zxid>.tmp is a snapshot whose writer died before its rename: never complete. */
+static void remove_partial_snapshots(const char *snap_dir)
+{
+    DIR *d = opendir(snap_dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "snapshot.", 9) != 0 || len < 4 ||
+            strcmp(e->d_name + len - 4, ".tmp") != 0)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", snap_dir, e->d_name);
+        if (unlink(path) == 0)
+            log_info("database", "removed %s, left by a snapshot writer that did not finish",
+                     path);
+    }
+    closedir(d);
 }
 
 static void version2_dirs(const struct server *srv, char *snap_dir, char *log_dir, size_t len)
@@ -213,6 +235,7 @@ int database_open(struct server *srv, char *err, size_t err_len)
         (make_dir(srv->cfg->data_log_dir, err, err_len) || make_dir(log_dir, err, err_len)))
         return -1;
     uint64_t start = server_mono_ms();
+    remove_partial_snapshots(snap_dir);
 
     /* 1. the newest snapshot that loads */
     int64_t *snaps = NULL;

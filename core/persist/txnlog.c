@@ -958,12 +958,37 @@ struct replay {
 };
 
 /* One past the last non-zero byte in [from, size), or `from` when all are zero. */
-static int64_t nonzero_end(const uint8_t *map, int64_t from, int64_t size)
+/* Where the last non-zero byte of [from, size) ends (from when none). Preallocation leaves a
+ * sparse hole of up to 64 MiB: SEEK_DATA skips it, so only written extents are scanned. On a
+ * file system without holes the one extent is the whole range. */
+static int64_t nonzero_end(int fd, const uint8_t *map, int64_t from, int64_t size)
 {
-    int64_t end = size;
-    while (end > from && map[end - 1] == 0)
-        end--;
+    int64_t end = from;
+    int64_t pos = from;
+    while (pos < size) {
+        off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+        if (data < 0 || data >= size)
+            break; /* ENXIO: nothing but a hole up to the end */
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0 || hole > size)
+            hole = (off_t)size;
+        for (int64_t i = hole; i > data; i--) {
+            if (map[i - 1] != 0) {
+                end = i;
+                break;
+            }
+        }
+        pos = hole;
+    }
     return end;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
 }
 
 static void sync_dir(const char *dir)
@@ -1120,16 +1145,15 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
             return fail(rp->err, rp->err_len, rc, "%s: cannot map it: %s", path, strerror(-rc));
         }
     }
-    close(fd);
 
     int rc = 0;
     int64_t off = 0;
     char why[128];
     int64_t damage_end = 0;
     /* Short or all zeros: the header never made it to disk. */
-    if (size < FILE_HEADER_BYTES || nonzero_end(map, 0, size) == 0) {
+    if (size < FILE_HEADER_BYTES || all_zero(map, FILE_HEADER_BYTES)) {
         snprintf(why, sizeof why, "no file header");
-        damage_end = size > 0 ? nonzero_end(map, 0, size) : 0;
+        damage_end = size > 0 ? nonzero_end(fd, map, 0, size) : 0;
         rc = 1;
     } else if (jute_get_be32(map) != TXNLOG_MAGIC) {
         rc = fail(rp->err, rp->err_len, -EBADMSG,
@@ -1139,11 +1163,12 @@ static int replay_file(struct replay *rp, const char *path, int64_t start, bool 
         off = FILE_HEADER_BYTES;
         rc = replay_records(rp, path, map, size, &off, why, sizeof why);
         if (rc == 1) {
-            damage_end = nonzero_end(map, off, size);
+            damage_end = nonzero_end(fd, map, off, size);
             if (damage_end == off)
                 rc = 0; /* nothing but zeros from a record boundary on: preallocation */
         }
     }
+    close(fd);
     if (map != NULL)
         munmap(map, (size_t)size);
     if (rc != 1)

@@ -18,9 +18,6 @@ import zkwire as z
 STAT_FIELDS = ("czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
                "ephemeralOwner", "dataLength", "numChildren", "pzxid")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
 # ------------------------------------------------------------------ clients
 
 def kazoo(server, timeout=30.0, super_auth=True, **kw):
@@ -379,9 +376,21 @@ def processes_of(srv):
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if key in cmd and state != b"Z":
+        if key in cmd and state not in (b"Z", b"X") and not dying(p):
             pids.append(int(p))
     return pids
+
+
+def dying(pid):
+    """True if SIGKILL is pending for pid (e.g. sent by PR_SET_PDEATHSIG as its parent died)."""
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            for line in f:
+                if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & 0x100:
+                    return True
+    except OSError:
+        return True
+    return False
 
 
 def wait_gone(pids, timeout=30.0):

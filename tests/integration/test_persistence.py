@@ -121,8 +121,8 @@ class PersistenceTests(pl.PersistCase):
         files = pl.data_files(srv.data_dir)
         self.assertGreaterEqual(len(files["log"]), 3, files)
         self.assertGreaterEqual(len(files["snapshot"]), 3, files)
-        self.assertEqual([n for n in files["other"] if n.endswith(".tmp")], [],
-                         "leftover temporary files")
+        self.assertEqual([n for n in os.listdir(os.path.join(srv.data_dir, "version-2"))
+                          if n.endswith(".tmp")], [], "leftover temporary files")
         pl.verify_logs(srv.data_dir)
         for zx, name in files["snapshot"]:
             path = os.path.join(srv.data_dir, "version-2", name)
