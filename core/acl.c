@@ -284,6 +284,21 @@ static bool acl_digest_id_valid(const char *id)
     return colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon + 1 - id)) == NULL;
 }
 
+/* The x509 provider exists only where TLS listeners can present certificates, as ZooKeeper
+ * registers X509AuthenticationProvider only with TLS configured. */
+static bool x509_provider;
+
+void acl_enable_x509(bool on)
+{
+    x509_provider = on;
+}
+
+/* An X.500 distinguished name in RFC 2253 form: attribute=value pairs. */
+static bool acl_x509_valid(const char *id)
+{
+    return id[0] != '\0' && strchr(id, '=') != NULL;
+}
+
 static bool acl_is_authenticated_scheme(const char *scheme)
 {
     return scheme != NULL && (strcmp(scheme, "digest") == 0 || strcmp(scheme, "x509") == 0 ||
@@ -376,7 +391,8 @@ int acl_fixup(const struct zk_acl_vec *in, const struct auth_id *ids, size_t n_i
                 if (acl_is_authenticated_scheme(ids[j].scheme) && ids[j].id != NULL)
                     rc = acl_vec_push(&v, a->perms, ids[j].scheme, ids[j].id);
         } else if ((strcmp(scheme, "digest") == 0 && acl_digest_id_valid(id)) ||
-                   (strcmp(scheme, "ip") == 0 && acl_ip_valid(id))) {
+                   (strcmp(scheme, "ip") == 0 && acl_ip_valid(id)) ||
+                   (strcmp(scheme, "x509") == 0 && x509_provider && acl_x509_valid(id))) {
             rc = acl_vec_push(&v, a->perms, scheme, id);
         } else {
             rc = ZK_INVALIDACL; /* world with another id, or no provider for the scheme */

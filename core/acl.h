@@ -29,6 +29,9 @@ bool acl_permits(const struct zk_acl_vec *acl, int perm, const struct auth_id *i
 int acl_fixup(const struct zk_acl_vec *in, const struct auth_id *ids, size_t n_ids,
               struct zk_acl_vec *out);
 
+/* Accept x509 ACL ids (a TLS listener is configured). Off by default. */
+void acl_enable_x509(bool on);
+
 /* Deep copy / free of a list whose strings are heap copies. */
 int acl_vec_copy(const struct zk_acl_vec *in, struct zk_acl_vec *out);
 void acl_vec_free(struct zk_acl_vec *v);

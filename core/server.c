@@ -764,6 +764,10 @@ struct server *server_new(const struct config *cfg, struct host_env *env, const 
     srv->sessions = sessions_new(cfg->tick_ms, 1, server_wall_ms());
     srv->watches = watches_new();
     srv->trace_mask = 306;
+    bool tls = false;
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        tls = tls || strstr(cfg->listeners[i].plugin, "cnxn-tls") != NULL;
+    acl_enable_x509(tls);
     jute_writer_init(&srv->out);
     if (srv->tree == NULL || srv->sessions == NULL || srv->watches == NULL) {
         server_free(srv);

@@ -203,6 +203,34 @@ static void fixup_rejects_empty_and_null(void **state)
     fixup_fails(&b, NULL, 0);
 }
 
+static void x509_ids_need_the_tls_provider(void **state)
+{
+    (void)state;
+    const char *dn = "CN=client-a,O=corral";
+    struct zk_acl x509[] = {ACL1(1, "x509", dn)};
+    struct zk_acl not_dn[] = {ACL1(1, "x509", "client-a")};
+    struct zk_acl_vec v = VEC(x509), bad = VEC(not_dn);
+    acl_enable_x509(false);
+    fixup_fails(&v, NULL, 0); /* no TLS listener: no x509 provider, as in ZooKeeper */
+    acl_enable_x509(true);
+    struct zk_acl_vec out = fixup_ok(&v, NULL, 0);
+    assert_int_equal(out.count, 1);
+    assert_string_equal(out.items[0].id.id, dn);
+    fixup_fails(&bad, NULL, 0);
+    struct auth_id holder[] = {{"x509", (char *)dn}}, other[] = {{"x509", "CN=client-b"}};
+    assert_true(acl_permits(&out, ZK_PERM_READ, holder, 1));
+    assert_false(acl_permits(&out, ZK_PERM_READ, other, 1));
+    /* the auth scheme expands to a verified certificate's subject too */
+    struct zk_acl auth[] = {ACL1(31, "auth", "")};
+    struct zk_acl_vec av = VEC(auth);
+    struct zk_acl_vec expanded = fixup_ok(&av, holder, 1);
+    assert_int_equal(expanded.count, 1);
+    assert_string_equal(expanded.items[0].id.scheme, "x509");
+    acl_vec_free(&expanded);
+    acl_vec_free(&out);
+    acl_enable_x509(false);
+}
+
 static void fixup_world_only_anyone(void **state)
 {
     (void)state;
@@ -482,6 +510,7 @@ int main(void)
         cmocka_unit_test(cache_shares_equal_lists),
         cmocka_unit_test(cache_frees_at_zero_refs_and_never_reuses_ids),
         cmocka_unit_test(cache_grows),
+        cmocka_unit_test(x509_ids_need_the_tls_provider),
     };
     return cmocka_run_group_tests_name("acl", tests, NULL, NULL);
 }
