@@ -8,6 +8,7 @@
 #include "log.h"
 #include "prep.h"
 #include "server.h"
+#include "server_metrics.h"
 #include "zkerr.h"
 
 /* Each event is checked against the READ permission of the node it is about (ZooKeeper 3.8.4+
@@ -31,7 +32,15 @@ static void fire(struct server *srv, enum watch_table table, const char *path, i
                  struct watcher_set *delivered)
 {
     struct event_scope es = {srv, acl};
-    watches_trigger(srv->watches, table, path, event, deliver, &es, skip, delivered);
+    size_t n = watches_trigger(srv->watches, table, path, event, deliver, &es, skip, delivered);
+    static const enum sm_id by_event[] = {
+        [ZK_EVENT_CREATED] = SM_NODE_CREATED_WATCHES,
+        [ZK_EVENT_DELETED] = SM_NODE_DELETED_WATCHES,
+        [ZK_EVENT_DATA_CHANGED] = SM_NODE_CHANGED_WATCHES,
+        [ZK_EVENT_CHILDREN_CHANGED] = SM_NODE_CHILDREN_WATCHES,
+    };
+    if (n > 0 && !srv->replaying)
+        server_metrics_record(srv, by_event[event], (double)n);
 }
 
 static size_t parent_len(const char *path)

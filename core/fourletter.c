@@ -24,6 +24,7 @@
 #include <libconfig.h>
 
 #include "server_internal.h"
+#include "server_metrics.h"
 
 /* The ZooKeeper release whose behaviour we follow; kazoo parses the leading digits. */
 #define FLW_ZK_VERSION "3.8.4"
@@ -665,58 +666,19 @@ static void answer_dump(struct server *srv, struct jute_writer *w)
     free(d.list.items);
 }
 
-/* Descriptors open in this process, as the JVM counts /proc/self/fd (less its own). */
-static int64_t open_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
-        return -1;
-    int64_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += isdigit((unsigned char)e->d_name[0]) != 0;
-    closedir(d);
-    return n - 1;
-}
-
 static void answer_mntr(struct server *srv, struct jute_writer *w)
 {
-    char version[96], avg[32];
+    char version[96];
     flw_version(version, sizeof version);
-    flw_format_double(latency_avg(&srv->latency), avg, sizeof avg);
     putf(w, "zk_version\t%s\nzk_server_state\tstandalone\n", version);
     if (srv->writes_failed)
         putf(w, "zk_log_write_error\t%s\n", srv->write_error); /* corral's own key */
-    putf(w, "zk_avg_latency\t%s\nzk_max_latency\t%" PRId64 "\nzk_min_latency\t%" PRId64 "\n", avg,
-         srv->latency.max_ms, latency_min(&srv->latency));
-    putf(w, "zk_packets_received\t%" PRIu64 "\nzk_packets_sent\t%" PRIu64 "\n",
-         srv->packets_received, srv->packets_sent);
-    putf(w, "zk_num_alive_connections\t%zu\nzk_outstanding_requests\t%" PRIu64 "\n", srv->n_conns,
-         srv->outstanding);
-    uint64_t now = flw_mono_ms();
-    putf(w, "zk_uptime\t%" PRIu64 "\n", now > srv->start_ms ? now - srv->start_ms : 0);
-    putf(w, "zk_znode_count\t%" PRId64 "\n", datatree_node_count(srv->tree));
-    putf(w, "zk_watch_count\t%zu\n",
-         watches_count(srv->watches, WATCH_DATA) + watches_count(srv->watches, WATCH_CHILD));
-    putf(w, "zk_ephemerals_count\t%" PRId64 "\nzk_approximate_data_size\t%" PRId64 "\n",
-         datatree_ephemerals_total(srv->tree), datatree_approximate_data_size(srv->tree));
-    putf(w, "zk_global_sessions\t%zu\nzk_local_sessions\t0\n", sessions_count(srv->sessions));
-    int64_t fds = open_fd_count();
-    if (fds >= 0)
-        putf(w, "zk_open_file_descriptor_count\t%" PRId64 "\n", fds);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        putf(w, "zk_max_file_descriptor_count\t%" PRIu64 "\n", (uint64_t)rl.rlim_cur);
-    /* We never shed connections at random. */
-    put(w, "zk_connection_drop_probability\t0.0\n");
-    putf(w,
-         "zk_auth_failed_count\t%" PRIu64 "\nzk_connection_rejected\t%" PRIu64
-         "\nzk_connection_drop_count\t%" PRIu64 "\n",
-         srv->auth_failed, srv->connection_rejected, srv->connection_drop);
+    server_metrics_dump(srv, w);
 }
 
 static void reset_server_stats(struct server *srv)
 {
+    server_metrics_reset(srv);
     srv->latency = (struct latency_stats){0};
     srv->packets_received = 0;
     srv->packets_sent = 0;

@@ -12,6 +12,7 @@
 #include "persist/synclog.h"
 #include "persist/txnlog.h"
 #include "prep.h"
+#include "server_metrics.h"
 #include "zkerr.h"
 
 /* Every txn in the log up to durable_zxid is durable: apply those requests in order. On a
@@ -20,9 +21,12 @@
 static void on_durable(void *arg, int64_t durable_zxid, int err, int64_t fsync_ms, size_t batch)
 {
     struct server *srv = arg;
-    (void)batch;
     if (fsync_ms > srv->fsync_max_ms)
         srv->fsync_max_ms = fsync_ms;
+    if (batch > 0) {
+        server_metrics_record(srv, SM_FSYNC_TIME, (double)fsync_ms);
+        server_metrics_record(srv, SM_SYNC_BATCH_SIZE, (double)batch);
+    }
     struct request *req;
     while ((req = srv->pending_head) != NULL && req->hdr.zxid <= durable_zxid) {
         srv->pending_head = req->next_pending;

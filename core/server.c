@@ -17,6 +17,7 @@
 #include "pipeline.h"
 #include "prep.h"
 #include "server_internal.h"
+#include "server_metrics.h"
 #include "zkerr.h"
 
 /* ZooKeeper's zookeeper.nio.sessionlessCnxnTimeout. */
@@ -56,6 +57,7 @@ static void conn_send(struct conn *conn, const uint8_t *buf, size_t len)
     if (listener_send(conn->listener, conn->cnxn, &iov, 1) >= 0) {
         conn->packets_sent++;
         conn->srv->packets_sent++;
+        server_metrics_record(conn->srv, SM_RESPONSE_BYTES, (double)len);
     }
 }
 
@@ -75,6 +77,7 @@ void server_send_event(struct conn *conn, int event_type, const char *path)
     size_t frame = ops_reply_begin(w, ZK_XID_NOTIFICATION, -1, ZK_OK);
     proto_write_watcher_event(w, event_type, ZK_STATE_SYNC_CONNECTED, path);
     ops_reply_end(w, frame);
+    server_metrics_record(conn->srv, SM_WATCH_BYTES, (double)w->len);
     if (!w->failed)
         conn_send(conn, w->buf, w->len);
 }
@@ -175,6 +178,8 @@ static void conn_drain(struct conn *conn)
         if (req->type != ZK_OP_PING) {
             latency_add(&srv->latency, ms);
             latency_add(&conn->latency, ms);
+            server_metrics_record(srv, req->is_write ? SM_UPDATE_LATENCY : SM_READ_LATENCY,
+                                  (double)ms);
         }
         conn->last_latency_ms = ms;
         conn->last_response_ms = now;
@@ -445,6 +450,7 @@ static void handshake_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     log_info("server", "closing %s:%u: no ConnectRequest within %d ms", conn->cnxn->peer_addr,
              conn->cnxn->peer_port, HANDSHAKE_TIMEOUT_MS);
+    server_metrics_record(conn->srv, SM_SESSIONLESS_EXPIRED, 1);
     conn_close(conn, CORRAL_CLOSE_PROTOCOL);
 }
 
@@ -497,6 +503,7 @@ int server_cnxn_opened(struct server *srv, struct instance *l, struct corral_cnx
             return -EMFILE;
         }
     }
+    server_metrics_record(srv, SM_CONNECTION_REQUESTS, 1);
     struct conn *conn = calloc(1, sizeof *conn);
     if (conn == NULL)
         return -ENOMEM;
@@ -558,6 +565,7 @@ void server_cnxn_frame(struct server *srv, struct corral_cnxn *c, const uint8_t 
         return;
     conn->packets_received++;
     srv->packets_received++;
+    server_metrics_record(srv, SM_BYTES_RECEIVED, (double)len + 4);
     /* Decoding NUL-terminates strings in place, so work on our own copy of the frame. */
     uint8_t *body = malloc(len ? len : 1);
     if (body == NULL) {
@@ -677,6 +685,7 @@ static void expire_one(struct session *s, void *arg)
     struct server *srv = arg;
     log_info("server", "session 0x%" PRIx64 " expired after %" PRId32 " ms", s->id,
              s->timeout_ms);
+    server_metrics_record(srv, SM_STALE_SESSIONS_EXPIRED, 1);
     if (s->conn != NULL) {
         struct conn *conn = s->conn;
         conn->session = NULL;
@@ -769,6 +778,7 @@ struct server *server_new(const struct config *cfg, struct host_env *env, const 
         tls = tls || strstr(cfg->listeners[i].plugin, "cnxn-tls") != NULL;
     acl_enable_x509(tls);
     jute_writer_init(&srv->out);
+    server_metrics_init(srv);
     if (srv->tree == NULL || srv->sessions == NULL || srv->watches == NULL) {
         server_free(srv);
         return NULL;
@@ -823,5 +833,6 @@ void server_free(struct server *srv)
     if (srv->tree != NULL)
         datatree_free(srv->tree);
     jute_writer_free(&srv->out);
+    server_metrics_free(srv);
     free(srv);
 }

@@ -20,6 +20,7 @@
 struct request;
 struct change;
 struct change_index;
+struct sm_state;
 struct ip_count;
 
 /* Live connections per client address, for max_client_cnxns without a scan. */
@@ -120,6 +121,7 @@ struct server {
     uint64_t outstanding;
     struct latency_stats latency;
     uint64_t auth_failed, connection_rejected, connection_drop;
+    struct sm_state *metrics;     /* core/server_metrics.c */
     uint32_t trace_mask;
 };
 

@@ -22,6 +22,7 @@
 #include "persist/txnlog.h"
 #include "pipeline.h"
 #include "server_internal.h"
+#include "server_metrics.h"
 
 static int make_dir(const char *path, char *err, size_t err_len)
 {
@@ -194,9 +195,12 @@ static void collect_snapshot_child(struct server *srv)
         pid_t r = waitpid(srv->snapshot_child, &status, WNOHANG);
         if (r == srv->snapshot_child) {
             uint64_t took = server_mono_ms() - srv->snapshot_started_ms;
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 log_info("database", "snapshot.%" PRIx64 " written in %" PRIu64 " ms",
                          srv->snapshot_zxid, took);
+                server_metrics_record(srv, SM_SNAP_COUNT, 1);
+                server_metrics_record(srv, SM_SNAPSHOT_TIME, (double)took);
+            }
             else
                 log_warn("database", "writing snapshot.%" PRIx64 " failed (child status 0x%x); "
                                      "the log keeps everything since the previous one",
@@ -290,6 +294,7 @@ int database_open(struct server *srv, char *err, size_t err_len)
     srv->last_zxid = srv->last_applied_zxid = snap_zxid;
 
     /* 2. the log after it */
+    uint64_t replay_start = server_mono_ms();
     struct txnlog_replay_stats st;
     memset(&st, 0, sizeof st);
     srv->replaying = true;
@@ -298,6 +303,11 @@ int database_open(struct server *srv, char *err, size_t err_len)
     if (rc < 0)
         return -1;
     kill_orphan_ephemerals(srv);
+    uint64_t done = server_mono_ms();
+    server_metrics_record(srv, SM_DB_INIT_TIME, (double)(done - start));
+    server_metrics_record(srv, SM_STARTUP_SNAP_LOAD_TIME, (double)(replay_start - start));
+    server_metrics_record(srv, SM_STARTUP_TXNS_LOAD_TIME, (double)(done - replay_start));
+    server_metrics_record(srv, SM_STARTUP_TXNS_LOADED, (double)st.txns);
     log_info("database", "recovered to zxid 0x%" PRIx64 " (snapshot 0x%" PRIx64 " + %" PRId64
                          " txns) in %" PRIu64 " ms",
              srv->last_applied_zxid, snap_zxid, st.txns, server_mono_ms() - start);
