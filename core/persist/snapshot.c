@@ -20,6 +20,7 @@
 #include "datatree.h"
 #include "log.h"
 #include "session.h"
+#include "txnlog.h"
 #include "zkerr.h"
 
 #define SNAP_FILE_VERSION 2
@@ -28,8 +29,6 @@
 #define SNAP_STAT_BYTES 60
 #define SNAP_BIG_BUF_BYTES (1u << 20)
 #define SNAP_SMALL_BUF_BYTES (64u << 10)
-#define SNAP_ADLER_MOD 65521u
-#define SNAP_ADLER_NMAX 5552 /* the most bytes before the sums can overflow 32 bits */
 
 static const char snap_component[] = "snapshot";
 static const uint8_t snap_end_marker[5] = {0, 0, 0, 1, '/'};
@@ -110,23 +109,6 @@ static uint32_t snap_crc32_update(uint32_t crc, const uint8_t *p, size_t len)
     return crc;
 }
 
-/* zlib's Adler-32 (start value 1). */
-static uint32_t snap_adler32(uint32_t adler, const uint8_t *p, size_t len)
-{
-    uint32_t a = adler & 0xffff, b = adler >> 16;
-    while (len > 0) {
-        size_t n = len < SNAP_ADLER_NMAX ? len : SNAP_ADLER_NMAX;
-        len -= n;
-        while (n-- > 0) {
-            a += *p++;
-            b += a;
-        }
-        a %= SNAP_ADLER_MOD;
-        b %= SNAP_ADLER_MOD;
-    }
-    return b << 16 | a;
-}
-
 static void snap_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -205,7 +187,7 @@ struct snap_out {
 
 static void snap_out_sum(struct snap_out *o)
 {
-    o->adler = snap_adler32(o->adler, o->buf + o->summed, o->len - o->summed);
+    o->adler = txnlog_adler32(o->adler, o->buf + o->summed, o->len - o->summed);
     o->summed = o->len;
 }
 
@@ -771,7 +753,7 @@ static int snap_read_nodes(struct snap_load *l)
 /* A seal: the Adler-32 of every byte before it, then the "/" marker. */
 static int snap_check_seal(struct snap_load *l, const char *which)
 {
-    l->adler = snap_adler32(l->adler, l->in.base + l->summed, l->in.off - l->summed);
+    l->adler = txnlog_adler32(l->adler, l->in.base + l->summed, l->in.off - l->summed);
     l->summed = l->in.off;
     uint32_t computed = l->adler;
     size_t at = l->in.off;
