@@ -9,7 +9,8 @@ cd "$(dirname "$0")"
 
 BUILD_DEPS=(build-essential cmake pkg-config libevent-dev libssl-dev libconfig-dev)
 TEST_DEPS=(libcmocka-dev python3-kazoo libzookeeper-mt-dev zookeeper zookeeper-bin
-           netcat-openbsd clang binutils)
+           netcat-openbsd clang binutils openssl default-jdk-headless libcurator-framework-java
+           libcurator-recipes-java libcurator-client-java prometheus util-linux procps)
 
 need_install() {
     local missing=()

@@ -166,9 +166,11 @@ static bool acl_id_matches(const struct zk_id *acl_id, const struct auth_id *who
         return false;
     if (strcmp(acl_id->scheme, "ip") == 0)
         return acl_ip_matches(acl_id->id, who->id);
-    if (strcmp(acl_id->scheme, "digest") == 0 || strcmp(acl_id->scheme, "x509") == 0 ||
-        strcmp(acl_id->scheme, "sasl") == 0)
+    if (strcmp(acl_id->scheme, "digest") == 0 || strcmp(acl_id->scheme, "x509") == 0)
         return strcmp(acl_id->id, who->id) == 0;
+    /* ZooKeeper's SASL provider lets a SASL user named "super" match every sasl entry */
+    if (strcmp(acl_id->scheme, "sasl") == 0)
+        return strcmp(acl_id->id, who->id) == 0 || strcmp(who->id, "super") == 0;
     return false; /* no provider for the scheme */
 }
 
@@ -293,6 +295,27 @@ void acl_enable_x509(bool on)
     x509_provider = on;
 }
 
+/* Likewise the SASL provider, registered when SASL is configured. */
+static bool sasl_provider;
+
+void acl_enable_sasl(bool on)
+{
+    sasl_provider = on;
+}
+
+/* ZooKeeper's SASL provider takes any id that parses as a Kerberos name: without "@"
+ * anything, else primary[/instance]@realm with no further "/" or "@". */
+static bool acl_sasl_valid(const char *id)
+{
+    const char *at = strchr(id, '@');
+    if (at == NULL)
+        return true;
+    if (strchr(at + 1, '@') != NULL || strchr(at + 1, '/') != NULL)
+        return false;
+    const char *slash = memchr(id, '/', (size_t)(at - id));
+    return slash == NULL || memchr(slash + 1, '/', (size_t)(at - slash - 1)) == NULL;
+}
+
 /* An X.500 distinguished name in RFC 2253 form: attribute=value pairs. */
 static bool acl_x509_valid(const char *id)
 {
@@ -392,7 +415,8 @@ int acl_fixup(const struct zk_acl_vec *in, const struct auth_id *ids, size_t n_i
                     rc = acl_vec_push(&v, a->perms, ids[j].scheme, ids[j].id);
         } else if ((strcmp(scheme, "digest") == 0 && acl_digest_id_valid(id)) ||
                    (strcmp(scheme, "ip") == 0 && acl_ip_valid(id)) ||
-                   (strcmp(scheme, "x509") == 0 && x509_provider && acl_x509_valid(id))) {
+                   (strcmp(scheme, "x509") == 0 && x509_provider && acl_x509_valid(id)) ||
+                   (strcmp(scheme, "sasl") == 0 && sasl_provider && acl_sasl_valid(id))) {
             rc = acl_vec_push(&v, a->perms, scheme, id);
         } else {
             rc = ZK_INVALIDACL; /* world with another id, or no provider for the scheme */

@@ -24,13 +24,18 @@ bool acl_permits(const struct zk_acl_vec *acl, int perm, const struct auth_id *i
  * scheme (world:anyone only; digest "user:hash" with exactly two parts; ip address with
  * optional /bits), expands `auth` into one entry per authenticated id of the caller (digest,
  * x509 and sasl, never ip or super). Only world, auth, digest and ip are accepted as schemes of
- * the requested entries. Writes a heap list into *out (free with acl_vec_free) and returns 0,
- * or ZK_INVALIDACL (or -ENOMEM) and leaves *out zeroed. */
+ * the requested entries, plus x509 and sasl when enabled below. Writes a heap list into *out
+ * (free with acl_vec_free) and returns 0, or ZK_INVALIDACL (or -ENOMEM) and leaves *out
+ * zeroed. */
 int acl_fixup(const struct zk_acl_vec *in, const struct auth_id *ids, size_t n_ids,
               struct zk_acl_vec *out);
 
 /* Accept x509 ACL ids (a TLS listener is configured). Off by default. */
 void acl_enable_x509(bool on);
+/* Accept sasl ACL ids (a sasl group is configured), as ZooKeeper does with its
+ * SASLAuthenticationProvider registered: any name without "@", or a Kerberos-style
+ * primary[/instance]@realm. Off by default. */
+void acl_enable_sasl(bool on);
 
 /* Deep copy / free of a list whose strings are heap copies. */
 int acl_vec_copy(const struct zk_acl_vec *in, struct zk_acl_vec *out);

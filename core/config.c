@@ -8,12 +8,14 @@
 
 #include "fourletter.h"
 #include "log.h"
+#include "sasl.h"
 
 const char config_embedded_default[] =
     "# corral's embedded default: standalone, loopback, a temporary data directory.\n"
     "tick_time_ms = 2000;\n"
     "listeners = ( { name = \"client\"; plugin = \"cnxn-nio\"; address = \"127.0.0.1\";"
-    " port = 2181; } );\n";
+    " port = 2181; } );\n"
+    "admin = { enabled = true; address = \"127.0.0.1\"; port = 8080; };\n";
 
 /* Every top-level key, so that a misspelt one is an error rather than silently ignored. */
 static const char *const known_keys[] = {
@@ -22,7 +24,7 @@ static const char *const known_keys[] = {
     "four_letter_words", "super_digest", "extended_types",
     "container_check_interval_ms", "container_max_per_minute", "listeners", "metrics",
     "election", "quorum", "snap_count", "prealloc_kb", "force_sync",
-    "fsync_warning_threshold_ms", "autopurge",
+    "fsync_warning_threshold_ms", "autopurge", "sasl", "admin",
 };
 
 struct parse {
@@ -116,6 +118,77 @@ static int parse_plugin_group(struct parse *p, config_setting_t *g, const char *
             return parse_fail(p, s, "%s: name: expected a string", where);
         out->name = config_setting_get_string(s);
     }
+    return 0;
+}
+
+/* admin = { enabled; address; port; command_url; }: ZooKeeper's admin.* keys. */
+static int parse_admin(struct parse *p)
+{
+    struct config *cfg = p->cfg;
+    config_setting_t *g = config_lookup(&cfg->lc, "admin");
+    if (g != NULL) {
+        if (!config_setting_is_group(g))
+            return parse_fail(p, g, "admin: expected a group { enabled = true; port = 8080; }");
+        cfg->admin_line = config_setting_source_line(g);
+        static const char *const keys[] = {"enabled", "address", "port", "command_url"};
+        for (int i = 0; i < config_setting_length(g); i++) {
+            config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+            bool known = false;
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                known = known || strcmp(config_setting_name(s), keys[k]) == 0;
+            if (!known)
+                return parse_fail(p, s, "admin: unknown key \"%s\"", config_setting_name(s));
+        }
+    }
+    if (get_bool(p, "admin.enabled", true, &cfg->admin_enabled) ||
+        get_int(p, "admin.port", 1, 65535, 8080, &cfg->admin_port) ||
+        get_str(p, "admin.address", &cfg->admin_address) ||
+        get_str(p, "admin.command_url", &cfg->admin_command_url))
+        return -1;
+    if (cfg->admin_address == NULL)
+        cfg->admin_address = "127.0.0.1";
+    else if (cfg->admin_address[0] == '\0')
+        return parse_fail(p, config_lookup(&cfg->lc, "admin.address"),
+                          "admin.address: expected an address to listen on, e.g. \"127.0.0.1\"");
+    if (cfg->admin_command_url == NULL)
+        cfg->admin_command_url = "/commands";
+    else if (cfg->admin_command_url[0] != '/' || strpbrk(cfg->admin_command_url, "?# \t") != NULL)
+        return parse_fail(p, config_lookup(&cfg->lc, "admin.command_url"),
+                          "admin.command_url: \"%s\" is not a URL path such as \"/commands\"",
+                          cfg->admin_command_url);
+    return 0;
+}
+
+/* sasl = { jaas_file = "..."; section = "Server"; super_user = "super"; }: the JAAS file is
+ * read now, so a bad one stops start-up (and --check) with its own file and line. */
+static int parse_sasl(struct parse *p, config_setting_t *g)
+{
+    struct config *cfg = p->cfg;
+    if (!config_setting_is_group(g))
+        return parse_fail(p, g, "sasl: expected a group { jaas_file = \"...\"; }");
+    const char *file = NULL, *section = "Server";
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(s), **to = NULL;
+        if (strcmp(name, "jaas_file") == 0)
+            to = &file;
+        else if (strcmp(name, "section") == 0)
+            to = &section;
+        else if (strcmp(name, "super_user") == 0)
+            to = &cfg->sasl_super_user;
+        else
+            return parse_fail(p, s, "sasl: unknown key \"%s\"", name);
+        if (config_setting_type(s) != CONFIG_TYPE_STRING ||
+            (*to = config_setting_get_string(s))[0] == '\0')
+            return parse_fail(p, s, "sasl.%s: expected a non-empty string", name);
+    }
+    if (file == NULL)
+        return parse_fail(p, g,
+                          "sasl: missing key \"jaas_file\" (the JAAS file with the "
+                          "users, as ZooKeeper's java.security.auth.login.config)");
+    char why[512];
+    if (sasl_users_load(file, section, &cfg->sasl_users, why, sizeof why) != 0)
+        return parse_fail(p, config_setting_get_member(g, "jaas_file"), "sasl.jaas_file: %s", why);
     return 0;
 }
 
@@ -236,6 +309,11 @@ static int validate(struct parse *p)
             return -1;
         cfg->has_metrics = true;
     }
+    if (parse_admin(p) != 0)
+        return -1;
+    config_setting_t *sasl = config_lookup(&cfg->lc, "sasl");
+    if (sasl != NULL && parse_sasl(p, sasl) != 0)
+        return -1;
     config_setting_t *e = config_lookup(&cfg->lc, "election");
     if (e != NULL && !config_setting_is_group(e))
         return parse_fail(p, e, "election: expected a group { plugin = \"...\"; }");
@@ -277,5 +355,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text, c
 
 void config_free(struct config *cfg)
 {
+    sasl_users_free(cfg->sasl_users);
+    cfg->sasl_users = NULL;
     config_destroy(&cfg->lc);
 }

@@ -9,6 +9,8 @@
 
 #include <libconfig.h>
 
+struct sasl_users;
+
 /* A plugin instance's group: listeners.[i], metrics or election. */
 struct plugin_conf {
     const char *name;        /* the listener's name, or the group's key ("metrics") */
@@ -42,10 +44,20 @@ struct config {
     int64_t fsync_warning_threshold_ms;
     int64_t purge_snap_retain_count; /* autopurge.snap_retain_count, at least 3 */
     int64_t purge_interval_h;        /* autopurge.purge_interval; 0: off */
+    /* sasl group: DIGEST-MD5 users read from its JAAS file at load time (core/sasl.h);
+     * NULL without the group, when op 102 answers as an unconfigured ZooKeeper does */
+    struct sasl_users *sasl_users;
+    const char *sasl_super_user; /* sasl.super_user: that SASL user also gets "super" */
     struct plugin_conf listeners[16];
     size_t n_listeners;
     struct plugin_conf metrics; /* plugin NULL: the built-in null provider */
     bool has_metrics;
+    /* the admin server (ZooKeeper's AdminServer, admin.*): JSON commands over HTTP */
+    bool admin_enabled;            /* admin.enableServer; default true, as ZooKeeper */
+    const char *admin_address;     /* admin.serverAddress; default "127.0.0.1" */
+    int64_t admin_port;            /* admin.serverPort; default 8080 */
+    const char *admin_command_url; /* admin.commandURL; default "/commands" */
+    int admin_line;                /* the admin group's line for messages; 0 without one */
 };
 
 /* Parse and validate. On failure returns -1 with one line in err, naming the file, the line

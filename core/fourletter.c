@@ -181,7 +181,7 @@ void flw_format_double(double v, char *out, size_t len)
 }
 
 /* "3.8.4-corral-0.1.0, built on 2025-01-05 13:04 UTC", shared by srvr, stat, mntr and envi. */
-static void flw_version(char *out, size_t len)
+void flw_server_version(char *out, size_t len)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     const char *date = __DATE__, *tm = __TIME__; /* "Jan  5 2025", "13:04:59" */
@@ -242,7 +242,7 @@ static uint64_t flw_mono_ms(void)
 }
 
 /* Java's InetSocketAddress.toString: "/127.0.0.1:2181", IPv6 as 8 unabbreviated groups. */
-static void conn_addr(const struct conn *c, char *out, size_t len)
+void flw_conn_address(const struct conn *c, char *out, size_t len)
 {
     if (c->cnxn == NULL) {
         snprintf(out, len, "/0.0.0.0:0");
@@ -285,7 +285,7 @@ static int64_t conn_session_id(const struct conn *c)
 static void put_conn(struct jute_writer *w, const struct conn *c, const void *self_conn, bool brief)
 {
     char addr[96];
-    conn_addr(c, addr, sizeof addr);
+    flw_conn_address(c, addr, sizeof addr);
     /* Only the asking 4lw connection has stopped reading, as in ZooKeeper. */
     int interest = c == self_conn || c->is_four_letter ? 0 : 1;
     putf(w, " %s[%x](queued=%zu,recved=%" PRIu64 ",sent=%" PRIu64, addr, interest, c->queued,
@@ -309,7 +309,7 @@ static void answer_srvr(struct server *srv, bool with_clients, const void *self_
                         struct jute_writer *w)
 {
     char version[96], avg[32];
-    flw_version(version, sizeof version);
+    flw_server_version(version, sizeof version);
     putf(w, "Zookeeper version: %s\n", version);
     if (with_clients) {
         put(w, "Clients:\n");
@@ -391,34 +391,57 @@ static const char *log_dir_of(const struct server *srv)
                                                               : srv->data_dir;
 }
 
-static void answer_conf(struct server *srv, struct jute_writer *w)
+bool flw_conn_is_secure(const struct conn *c)
+{
+    const struct instance *l = c->listener;
+    return l != NULL && l->ctx.conf != NULL && l->ctx.conf->plugin != NULL &&
+           is_tls_plugin(l->ctx.conf->plugin);
+}
+
+void flw_conf_read(struct server *srv, struct flw_conf *out)
 {
     const struct config *cfg = srv->cfg;
-    int64_t client_port = -1, secure_port = -1, backlog = -1;
+    out->client_port = -1;
+    out->secure_client_port = -1;
+    out->listen_backlog = -1;
     bool have_client = false, have_secure = false;
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct plugin_conf *pc = &cfg->listeners[i];
         if (pc->plugin != NULL && is_tls_plugin(pc->plugin)) {
             if (!have_secure)
-                secure_port = group_int(pc, "port", -1);
+                out->secure_client_port = group_int(pc, "port", -1);
             have_secure = true;
         } else if (!have_client) {
             /* cnxn-nio's defaults: port 2181, backlog -1 (the system's). */
-            client_port = group_int(pc, "port", 2181);
-            backlog = group_int(pc, "backlog", -1);
+            out->client_port = group_int(pc, "port", 2181);
+            out->listen_backlog = group_int(pc, "backlog", -1);
             have_client = true;
         }
     }
-    char data[PATH_MAX + 32], logs[PATH_MAX + 32];
-    version_dir(srv->data_dir, data, sizeof data);
-    version_dir(log_dir_of(srv), logs, sizeof logs);
+    version_dir(srv->data_dir, out->data_dir, sizeof out->data_dir);
+    version_dir(log_dir_of(srv), out->data_log_dir, sizeof out->data_log_dir);
+    out->data_dir_bytes = dir_size(out->data_dir);
+    out->data_log_bytes = dir_size(out->data_log_dir);
+}
+
+static void answer_conf(struct server *srv, struct jute_writer *w)
+{
+    const struct config *cfg = srv->cfg;
+    struct flw_conf *fc = malloc(sizeof *fc);
+    if (fc == NULL) {
+        w->failed = true;
+        return;
+    }
+    flw_conf_read(srv, fc);
     putf(w,
          "clientPort=%" PRId64 "\nsecureClientPort=%" PRId64 "\ndataDir=%s\ndataDirSize=%" PRId64
          "\ndataLogDir=%s\ndataLogSize=%" PRId64 "\ntickTime=%" PRId64 "\nmaxClientCnxns=%" PRId64
          "\nminSessionTimeout=%" PRId64 "\nmaxSessionTimeout=%" PRId64
          "\nclientPortListenBacklog=%" PRId64 "\nserverId=0\n",
-         client_port, secure_port, data, dir_size(data), logs, dir_size(logs), cfg->tick_ms,
-         cfg->max_client_cnxns, cfg->min_session_timeout_ms, cfg->max_session_timeout_ms, backlog);
+         fc->client_port, fc->secure_client_port, fc->data_dir, fc->data_dir_bytes,
+         fc->data_log_dir, fc->data_log_bytes, cfg->tick_ms, cfg->max_client_cnxns,
+         cfg->min_session_timeout_ms, cfg->max_session_timeout_ms, fc->listen_backlog);
+    free(fc);
 }
 
 static void answer_dirs(struct server *srv, struct jute_writer *w)
@@ -445,10 +468,10 @@ static uint64_t rss_bytes(void)
     return (uint64_t)kb * 1024u;
 }
 
-static void answer_envi(struct jute_writer *w)
+void flw_environment_each(void (*fn)(const char *key, const char *value, void *arg), void *arg)
 {
-    char version[96], host[256] = "", cwd[PATH_MAX] = "";
-    flw_version(version, sizeof version);
+    char version[96], host[256] = "", cwd[PATH_MAX] = "", num[32];
+    flw_server_version(version, sizeof version);
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "localhost");
     if (getcwd(cwd, sizeof cwd) == NULL)
@@ -468,19 +491,37 @@ static void answer_envi(struct jute_writer *w)
         max_b = (uint64_t)si.totalram * si.mem_unit;
     }
     const uint64_t mib = 1024u * 1024u;
-    putf(w, "Environment:\nzookeeper.version=%s\nhost.name=%s\n", version, host);
+    fn("zookeeper.version", version, arg);
+    fn("host.name", host, arg);
     static const char *const java_keys[] = {
         "java.version",      "java.vendor",    "java.home",     "java.class.path",
         "java.library.path", "java.io.tmpdir", "java.compiler",
     };
     for (size_t i = 0; i < sizeof java_keys / sizeof java_keys[0]; i++)
-        putf(w, "%s=n/a\n", java_keys[i]);
-    putf(w,
-         "os.name=%s\nos.arch=%s\nos.version=%s\nuser.name=%s\nuser.home=%s\nuser.dir=%s\n"
-         "os.memory.free=%" PRIu64 "MB\nos.memory.max=%" PRIu64 "MB\nos.memory.total=%" PRIu64
-         "MB\n",
-         u.sysname, u.machine, u.release, user != NULL ? user : "", home != NULL ? home : "", cwd,
-         free_b / mib, max_b / mib, rss_bytes() / mib);
+        fn(java_keys[i], "n/a", arg);
+    fn("os.name", u.sysname, arg);
+    fn("os.arch", u.machine, arg);
+    fn("os.version", u.release, arg);
+    fn("user.name", user != NULL ? user : "", arg);
+    fn("user.home", home != NULL ? home : "", arg);
+    fn("user.dir", cwd, arg);
+    snprintf(num, sizeof num, "%" PRIu64 "MB", free_b / mib);
+    fn("os.memory.free", num, arg);
+    snprintf(num, sizeof num, "%" PRIu64 "MB", max_b / mib);
+    fn("os.memory.max", num, arg);
+    snprintf(num, sizeof num, "%" PRIu64 "MB", rss_bytes() / mib);
+    fn("os.memory.total", num, arg);
+}
+
+static void put_env(const char *key, const char *value, void *arg)
+{
+    putf(arg, "%s=%s\n", key, value);
+}
+
+static void answer_envi(struct jute_writer *w)
+{
+    put(w, "Environment:\n");
+    flw_environment_each(put_env, w);
 }
 
 struct watch_dump {
@@ -659,7 +700,7 @@ static void answer_dump(struct server *srv, struct jute_writer *w)
             it->wall_ms = d.now_wall;
         it->id = conn_session_id(c);
         char addr[96];
-        conn_addr(c, addr, sizeof addr);
+        flw_conn_address(c, addr, sizeof addr);
         snprintf(it->text, sizeof it->text, "ip: %s sessionId: 0x%" PRIx64, addr, (uint64_t)it->id);
     }
     put_expiry(w, "Connections", &d.list);
@@ -669,14 +710,14 @@ static void answer_dump(struct server *srv, struct jute_writer *w)
 static void answer_mntr(struct server *srv, struct jute_writer *w)
 {
     char version[96];
-    flw_version(version, sizeof version);
+    flw_server_version(version, sizeof version);
     putf(w, "zk_version\t%s\nzk_server_state\tstandalone\n", version);
     if (srv->writes_failed)
         putf(w, "zk_log_write_error\t%s\n", srv->write_error); /* corral's own key */
     server_metrics_dump(srv, w);
 }
 
-static void reset_server_stats(struct server *srv)
+void flw_reset_server_stats(struct server *srv)
 {
     server_metrics_reset(srv);
     srv->latency = (struct latency_stats){0};
@@ -685,7 +726,7 @@ static void reset_server_stats(struct server *srv)
 }
 
 /* ServerCnxn.resetStats: -1 marks "no cxid/zxid yet", which cons then leaves out. */
-static void reset_conn_stats(struct server *srv)
+void flw_reset_conn_stats(struct server *srv)
 {
     for (struct conn *c = srv->conns; c != NULL; c = c->next) {
         c->packets_received = 0;
@@ -757,11 +798,11 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
         answer_mntr(srv, w);
         break;
     case FLW_SRST:
-        reset_server_stats(srv);
+        flw_reset_server_stats(srv);
         put(w, "Server stats reset.\n");
         break;
     case FLW_CRST:
-        reset_conn_stats(srv);
+        flw_reset_conn_stats(srv);
         put(w, "Connection stats reset.\n");
         break;
     case FLW_HASH: /* the digest log keeps one entry per 128 txns; we keep none */

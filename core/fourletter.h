@@ -34,4 +34,36 @@ void flw_answer(struct server *srv, int cmd, uint32_t whitelist, void *self_conn
  * latencies: "0.0", "11.0", "2.0714", "5.0E-4". out is always NUL-terminated. */
 void flw_format_double(double v, char *out, size_t len);
 
+/* What the answers are made of, shared with the admin server (core/admin.c), which reports
+ * the same facts as JSON. */
+
+struct conn;
+
+/* ZooKeeper's version line: "3.8.4-corral-0.1.0, built on 2025-01-05 13:04 UTC". */
+void flw_server_version(char *out, size_t len);
+/* c's peer as Java's InetSocketAddress.toString prints it: "/127.0.0.1:2181". */
+void flw_conn_address(const struct conn *c, char *out, size_t len);
+/* c came in through a cnxn-tls listener (ZooKeeper's secure connection factory). */
+bool flw_conn_is_secure(const struct conn *c);
+
+/* conf's and dirs' values. The directories are absolute ".../version-2" paths; sizes are the
+ * bytes of the regular files directly in them. */
+struct flw_conf {
+    int64_t client_port;        /* the first non-TLS listener's, -1 without one */
+    int64_t secure_client_port; /* the first TLS listener's, -1 without one */
+    int64_t listen_backlog;     /* the client listener's backlog, -1: the system's */
+    char data_dir[4200];
+    char data_log_dir[4200];
+    int64_t data_dir_bytes, data_log_bytes;
+};
+void flw_conf_read(struct server *srv, struct flw_conf *out);
+
+/* envi's keys and values, in ZooKeeper's order ("zookeeper.version", "host.name", ...). */
+void flw_environment_each(void (*fn)(const char *key, const char *value, void *arg), void *arg);
+
+/* srst: the server's counters, latencies and metrics back to zero. */
+void flw_reset_server_stats(struct server *srv);
+/* crst: every connection's counters and latencies back to their initial values. */
+void flw_reset_conn_stats(struct server *srv);
+
 #endif

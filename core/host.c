@@ -211,8 +211,10 @@ const struct corral_host host_table = {
 static int describe(const struct instance *in, int line, char *buf, size_t len)
 {
     const struct plugin_conf *pc = in->ctx.conf;
+    /* the descriptor's name: the config may have named the plugin by its path */
+    const char *name = in->lib.desc != NULL ? in->lib.desc->name : pc->plugin;
     return snprintf(buf, len, "%s:%d: %s (%s, %s): ", in->ctx.env->cfg->file,
-                    line > 0 ? line : pc->line, pc->where, pc->plugin, in->lib.path);
+                    line > 0 ? line : pc->line, pc->where, name, in->lib.path);
 }
 
 static int report(struct instance *in, int rc, const char *stage, char *err, size_t err_len)
@@ -324,12 +326,22 @@ void instance_stop(struct instance *in)
     in->started = false;
 }
 
-void instance_destroy(struct instance *in)
+void instance_release(struct instance *in)
 {
     if (in->lib.desc != NULL && in->self != NULL)
         lifecycle(in)->destroy(in->self);
     in->self = NULL;
+}
+
+void instance_unload(struct instance *in)
+{
     plugin_unload(&in->lib);
+}
+
+void instance_destroy(struct instance *in)
+{
+    instance_release(in);
+    instance_unload(in);
 }
 
 /* The null metrics provider. */

@@ -54,7 +54,12 @@ int instance_create(struct instance *in, struct host_env *env, const struct plug
 void instance_init_null_metrics(struct instance *in, struct host_env *env);
 int instance_start(struct instance *in, char *err, size_t err_len);
 void instance_stop(struct instance *in);
-void instance_destroy(struct instance *in); /* also unloads the shared object */
+void instance_destroy(struct instance *in); /* release, then unload */
+/* destroy() without unloading: at exit the loop may still run a plugin's code (libevent frees
+ * a plugin's bufferevents lazily, through libraries only the plugin loaded), so the shared
+ * objects are unloaded only after event_base_free. */
+void instance_release(struct instance *in);
+void instance_unload(struct instance *in);
 
 static inline const struct corral_cnxn_ops *instance_cnxn(const struct instance *in)
 {

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "admin.h"
 #include "config.h"
 #include "host.h"
 #include "log.h"
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
     static struct instance metrics, listeners[16];
     size_t n_created = 0;
     int exit_code = 1;
+    struct admin *admin = NULL;
     if (cfg.has_metrics) {
         if (instance_create(&metrics, &env, &cfg.metrics, CORRAL_KIND_METRICS, err,
                             sizeof err) < 0) {
@@ -180,6 +182,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "corral-server: cannot set up the server: out of memory\n");
         goto out_tmp;
     }
+    admin = admin_new(env.srv);
+    if (admin == NULL) {
+        fprintf(stderr, "corral-server: cannot set up the admin server: out of memory\n");
+        goto out_server;
+    }
     log_info("core", "corral %s starting standalone, config %s, data dir %s%s", CORRAL_VERSION,
              cfg.file, data_dir, data_tmp.path[0] != '\0' ? " (temporary)" : "");
     if (database_open(env.srv, err, sizeof err) != 0) {
@@ -210,6 +217,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "corral-server: cannot start the server's timers\n");
         goto out_stop;
     }
+    /* 7b. the admin server (HTTP), once there is a server to report on */
+    if (admin_start(admin, base, err, sizeof err) < 0) {
+        fprintf(stderr, "corral-server: %s\n", err);
+        server_stop(env.srv);
+        goto out_stop;
+    }
 
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
@@ -219,25 +232,31 @@ int main(int argc, char **argv)
     event_base_dispatch(base);
     event_free(sigterm);
     event_free(sigint);
+    admin_stop(admin);
     server_stop(env.srv);
     exit_code = 0;
 
     /* 8. stop in reverse order */
 out_stop:
+    admin_stop(admin);
     while (n_started > 0)
         instance_stop(&listeners[--n_started]);
     instance_stop(&metrics);
 out_server:
+    admin_free(admin);
     database_close(env.srv);
     server_free(env.srv);
 out_tmp:
     tmpdir_remove(&data_tmp);
 out_instances:
     while (n_created > 0)
-        instance_destroy(&listeners[--n_created]);
-    instance_destroy(&metrics);
+        instance_release(&listeners[--n_created]);
+    instance_release(&metrics);
 out_base:
     event_base_free(base);
+    for (size_t i = 0; i < cfg.n_listeners; i++)
+        instance_unload(&listeners[i]);
+    instance_unload(&metrics);
     config_free(&cfg);
     if (exit_code == 0)
         log_info("core", "stopped");

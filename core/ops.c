@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "datatree.h"
+#include "log.h"
+#include "sasl.h"
 #include "server.h"
 #include "zkerr.h"
 
@@ -308,6 +310,52 @@ bad:
     return ZK_MARSHALLINGERROR;
 }
 
+/* SASL (op 102): one DIGEST-MD5 step per packet, replied with zxid 0 as ZooKeeper does. With
+ * no sasl group ZooKeeper answers success with a null token. A failure answers AUTHFAILED
+ * with a null token; the connection closes once that reply is out (server.c). */
+static void sasl_step(struct server *srv, struct conn *conn, int32_t xid, struct jute_reader *r,
+                      struct jute_writer *w)
+{
+    const uint8_t *out = NULL;
+    size_t out_len = 0;
+    int err = ZK_OK;
+    if (srv->cfg->sasl_users != NULL) {
+        const uint8_t *token = NULL;
+        int32_t len = jute_read_buffer(r, &token);
+        if (conn->sasl == NULL)
+            conn->sasl =
+                sasl_server_new(srv->cfg->sasl_users, SASL_ZK_REALM, SASL_ZK_DIGEST_URI, NULL);
+        enum sasl_step st = SASL_FAILED;
+        if (conn->sasl != NULL && !r->failed)
+            st = sasl_server_step(conn->sasl, token, len > 0 ? (size_t)len : 0, &out, &out_len);
+        const char *user = st == SASL_DONE ? sasl_server_user(conn->sasl) : NULL;
+        if (user != NULL) {
+            const char *su = srv->cfg->sasl_super_user;
+            if (server_conn_add_id(conn, "sasl", user) != 0 ||
+                (su != NULL && strcmp(user, su) == 0 && server_conn_add_id(conn, "super", "") != 0))
+                st = SASL_FAILED;
+            else
+                log_debug("server", "%s:%u authenticated as sasl:%s%s", conn->cnxn->peer_addr,
+                          conn->cnxn->peer_port, user,
+                          su != NULL && strcmp(user, su) == 0 ? " (super user)" : "");
+        }
+        if (st == SASL_FAILED) {
+            err = ZK_AUTHFAILED;
+            out = NULL;
+            conn->sasl_failed = true;
+            srv->auth_failed++;
+            log_info("server", "closing %s:%u: SASL authentication failed: %s",
+                     conn->cnxn->peer_addr, conn->cnxn->peer_port,
+                     r->failed            ? "malformed GetSASLRequest"
+                     : conn->sasl == NULL ? "out of memory"
+                                          : sasl_server_error(conn->sasl));
+        }
+    }
+    size_t frame = ops_reply_begin(w, xid, 0, err);
+    jute_write_buffer(w, out, out != NULL ? (int32_t)out_len : -1);
+    ops_reply_end(w, frame);
+}
+
 void ops_read(struct server *srv, struct conn *conn, int32_t xid, int32_t type,
               struct jute_reader *r, struct jute_writer *w)
 {
@@ -491,10 +539,7 @@ void ops_read(struct server *srv, struct conn *conn, int32_t xid, int32_t type,
         return;
     }
     case ZK_OP_SASL:
-        /* No SASL configured: ZooKeeper answers success with a null token and zxid 0. */
-        frame = ops_reply_begin(w, xid, 0, ZK_OK);
-        jute_write_buffer(w, NULL, -1);
-        ops_reply_end(w, frame);
+        sasl_step(srv, conn, xid, r, w);
         return;
     default:
         err = ZK_UNIMPLEMENTED;

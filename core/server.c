@@ -16,6 +16,7 @@
 #include "persist/database.h"
 #include "pipeline.h"
 #include "prep.h"
+#include "sasl.h"
 #include "server_internal.h"
 #include "server_metrics.h"
 #include "zkerr.h"
@@ -185,9 +186,12 @@ static void conn_drain(struct conn *conn)
         conn->last_response_ms = now;
         conn->last_zxid = srv->last_applied_zxid;
         bool close_after = req->type == ZK_OP_CLOSESESSION;
+        bool auth_failed = req->type == ZK_OP_SASL && conn->sasl_failed;
         server_request_free(req);
         if (close_after)
             conn_close(conn, CORRAL_CLOSE_NORMAL);
+        if (auth_failed)
+            conn_close(conn, CORRAL_CLOSE_AUTH);
     }
 }
 
@@ -285,6 +289,11 @@ static int conn_add_id(struct conn *conn, const char *scheme, const char *id)
     }
     conn->n_ids++;
     return 0;
+}
+
+int server_conn_add_id(struct conn *conn, const char *scheme, const char *id)
+{
+    return conn_add_id(conn, scheme, id);
 }
 
 /* Auth packets are handled as they are read, ahead of queued requests (as ZooKeeper does);
@@ -663,6 +672,7 @@ void server_cnxn_closed(struct server *srv, struct corral_cnxn *c)
         conn->handshake_req->conn = NULL;
     if (conn->handshake_timer != NULL)
         event_free(conn->handshake_timer);
+    sasl_server_free(conn->sasl);
     for (size_t i = 0; i < conn->n_ids; i++) {
         free(conn->ids[i].scheme);
         free(conn->ids[i].id);
@@ -777,6 +787,7 @@ struct server *server_new(const struct config *cfg, struct host_env *env, const 
     for (size_t i = 0; i < cfg->n_listeners; i++)
         tls = tls || strstr(cfg->listeners[i].plugin, "cnxn-tls") != NULL;
     acl_enable_x509(tls);
+    acl_enable_sasl(cfg->sasl_users != NULL);
     jute_writer_init(&srv->out);
     server_metrics_init(srv);
     if (srv->tree == NULL || srv->sessions == NULL || srv->watches == NULL) {

@@ -22,6 +22,7 @@ struct change;
 struct change_index;
 struct sm_state;
 struct ip_count;
+struct sasl_server;
 
 /* Live connections per client address, for max_client_cnxns without a scan. */
 #define IP_COUNT_BUCKETS 1024
@@ -67,6 +68,8 @@ struct conn {
     struct request *handshake_req; /* its createSession, until durable */
     size_t queued;
     struct event *handshake_timer; /* closes a connection that never sends ConnectRequest */
+    struct sasl_server *sasl;      /* its SASL exchange (op 102), from the first token */
+    bool sasl_failed;              /* close once the AUTHFAILED reply is sent */
     /* cons */
     uint64_t packets_received, packets_sent;
     int64_t established_ms;       /* wall clock */
@@ -135,6 +138,9 @@ void server_request_applied(struct server *srv, struct request *req);
 /* ... and this for a request whose txn was dropped because the log could not be written. */
 void server_request_dropped(struct server *srv, struct request *req);
 void server_request_free(struct request *req);
+
+/* Adds an identity to a connection (a set: a repeat is a no-op). 0 or -ENOMEM. */
+int server_conn_add_id(struct conn *conn, const char *scheme, const char *id);
 
 /* Queues a watch notification to a connection (a watcher is a struct conn). */
 void server_send_event(struct conn *conn, int event_type, const char *path);

@@ -254,52 +254,35 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void put_line(struct jute_writer *w, const char *prefix, const char *name,
-                     const char *value)
-{
-    char line[256];
-    int n = snprintf(line, sizeof line, "zk_%s%s\t%s\n", prefix, name, value);
-    if (n > 0)
-        jute_write_raw(w, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-static void put_int(struct jute_writer *w, const char *prefix, const char *name, double v)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%" PRId64, (int64_t)v);
-    put_line(w, prefix, name, num);
-}
-
-static void put_real(struct jute_writer *w, const char *prefix, const char *name, double v)
-{
-    char num[32];
-    flw_format_double(v, num, sizeof num);
-    put_line(w, prefix, name, num);
-}
-
-void server_metrics_dump(struct server *srv, struct jute_writer *w)
+void server_metrics_each(struct server *srv,
+                         void (*fn)(const char *name, double v, bool is_double, void *arg),
+                         void *arg)
 {
     for (size_t i = 0; i < N_GAUGES; i++) {
         double v = gauges[i].read(srv);
-        if (gauges[i].real)
-            put_real(w, "", gauges[i].name, v);
-        else if (v >= 0)
-            put_int(w, "", gauges[i].name, v);
+        if (gauges[i].real || v >= 0)
+            fn(gauges[i].name, v, gauges[i].real, arg);
     }
     const struct sm_state *st = srv->metrics;
+    char key[96];
     for (size_t i = 0; st != NULL && i < SM_COUNT; i++) {
         const struct sm_value *m = &st->v[i];
         const char *name = sm_defs[i].name;
         if (sm_defs[i].type == CORRAL_METRIC_COUNTER) {
-            put_int(w, "", name, m->count);
+            fn(name, m->count, false, arg);
             continue;
         }
         /* ZooKeeper's AvgMinMaxCounter: avg as a double, the rest as longs */
-        put_real(w, "avg_", name, m->count > 0 ? round(m->sum / m->count * 10000) / 10000 : 0);
-        put_int(w, "min_", name, m->count > 0 ? m->min : 0);
-        put_int(w, "max_", name, m->count > 0 ? m->max : 0);
-        put_int(w, "cnt_", name, m->count);
-        put_int(w, "sum_", name, m->sum);
+        snprintf(key, sizeof key, "avg_%s", name);
+        fn(key, m->count > 0 ? round(m->sum / m->count * 10000) / 10000 : 0, true, arg);
+        snprintf(key, sizeof key, "min_%s", name);
+        fn(key, m->count > 0 ? m->min : 0, false, arg);
+        snprintf(key, sizeof key, "max_%s", name);
+        fn(key, m->count > 0 ? m->max : 0, false, arg);
+        snprintf(key, sizeof key, "cnt_%s", name);
+        fn(key, m->count, false, arg);
+        snprintf(key, sizeof key, "sum_%s", name);
+        fn(key, m->sum, false, arg);
         if (m->samples == NULL)
             continue;
         size_t n = m->next < SAMPLES ? m->next : SAMPLES;
@@ -311,7 +294,27 @@ void server_metrics_dump(struct server *srv, struct jute_writer *w)
             const char *prefix;
             double q;
         } qs[] = {{"p50_", 0.5}, {"p95_", 0.95}, {"p99_", 0.99}, {"p999_", 0.999}};
-        for (size_t k = 0; k < 4; k++)
-            put_int(w, qs[k].prefix, name, n > 0 ? sorted[(size_t)(qs[k].q * (double)(n - 1))] : 0);
+        for (size_t k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "%s%s", qs[k].prefix, name);
+            fn(key, n > 0 ? sorted[(size_t)(qs[k].q * (double)(n - 1))] : 0, false, arg);
+        }
     }
+}
+
+/* One mntr line: "zk_<name>\t<value>\n", longs as integers and the rest as Java doubles. */
+static void put_line(const char *name, double v, bool is_double, void *arg)
+{
+    char num[32], line[256];
+    if (is_double)
+        flw_format_double(v, num, sizeof num);
+    else
+        snprintf(num, sizeof num, "%" PRId64, (int64_t)v);
+    int n = snprintf(line, sizeof line, "zk_%s\t%s\n", name, num);
+    if (n > 0)
+        jute_write_raw(arg, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+void server_metrics_dump(struct server *srv, struct jute_writer *w)
+{
+    server_metrics_each(srv, put_line, w);
 }

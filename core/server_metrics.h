@@ -4,6 +4,7 @@
 #ifndef CORRAL_SERVER_METRICS_H
 #define CORRAL_SERVER_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct server;
@@ -44,6 +45,11 @@ void server_metrics_free(struct server *srv);
 void server_metrics_record(struct server *srv, enum sm_id id, double v);
 /* mntr's body after zk_version and zk_server_state: every gauge, counter and summary. */
 void server_metrics_dump(struct server *srv, struct jute_writer *w);
+/* The same values, one call each in mntr's order: the name without "zk_" ("avg_latency",
+ * "p99_readlatency"), the value, and whether ZooKeeper prints it as a double. */
+void server_metrics_each(struct server *srv,
+                         void (*fn)(const char *name, double v, bool is_double, void *arg),
+                         void *arg);
 /* srst: counters and summaries back to zero. */
 void server_metrics_reset(struct server *srv);
 

@@ -1,6 +1,10 @@
 """Start/stop one server process for the integration tests.
 
 Target selection: env CORRAL_TARGET = "corral" (default) or "zookeeper".
+Listener: env CORRAL_LISTENER = "plain" (default) or "tls": the server then serves clients
+over TLS only (corral's cnxn-tls, ZooKeeper's secureClientPort), with certificates made by
+the openssl CLI; every helper here (four, raw, conn) and every KazooClient created without
+use_ssl speaks TLS with the shared client certificate (see TlsFiles).
 
 * corral:    binary from env CORRAL_SERVER (default: <repo>/build/corral-server),
              run as `$CORRAL_SERVER --config FILE` with a libconfig file.
@@ -17,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,10 @@ SUPER_DIGEST = zkwire.digest(SUPER_USER, SUPER_PASSWORD)   # super:D/InIHSb7yEEb
 
 ZK_JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
 ZK_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+# Jetty, which ZooKeeper's AdminServer runs on, finds the rest through zookeeper.jar's manifest.
+ZK_ADMIN_JARS = ["/usr/share/java/servlet-api.jar"]
+# Netty's TLS handler needs its codec module, which zookeeper.jar's manifest leaves out.
+ZK_TLS_JARS = ["/usr/share/java/netty-codec.jar"]
 
 _live = []          # servers started by this process and not yet stopped
 
@@ -73,13 +82,21 @@ class Server(object):
     def __init__(self, tick_time=TICK_TIME, container_interval_ms=CONTAINER_INTERVAL_MS,
                  super_digest=SUPER_DIGEST, extended_types=True, target_name=None,
                  data_dir=None, data_log_dir=None, snap_count=None, prealloc_kb=None,
-                 force_sync=None, autopurge=None, extra_config=()):
+                 force_sync=None, autopurge=None, extra_config=(), sasl_jaas=None,
+                 sasl_super_user=None, admin=False,
+                 listener=None):
         """Persistence options (None = the server's default), mapped to both targets:
         data_dir / data_log_dir: use these directories (e.g. shared by two servers; they
         are never removed by cleanup()); snap_count (corral snap_count,
         -Dzookeeper.snapCount); prealloc_kb (prealloc_kb, -Dzookeeper.preAllocSize);
         force_sync (force_sync, -Dzookeeper.forceSync); autopurge = (retain, hours)
-        (autopurge group, autopurge.* in zoo.cfg); extra_config: more corral config lines."""
+        (autopurge group, autopurge.* in zoo.cfg); extra_config: more corral config lines.
+        SASL: sasl_jaas is the text of a server JAAS file (a "Server" section), written to
+        jaas.conf in the temp dir: corral's sasl group, or ZooKeeper's
+        java.security.auth.login.config with the SASL auth provider; sasl_super_user
+        (sasl.super_user, -Dzookeeper.superUser).
+        admin: serve the admin server (HTTP) on 127.0.0.1:<admin_port>, a free port (corral's
+        admin group, admin.* in zoo.cfg); off by default, as both would take port 8080."""
         self.target = target_name or target()
         self.tick_time = tick_time
         self.container_interval_ms = container_interval_ms
@@ -90,7 +107,20 @@ class Server(object):
         self.force_sync = force_sync
         self.autopurge = autopurge
         self.extra_config = list(extra_config)
+        # listener: "plain" or "tls" (None: env CORRAL_LISTENER); TLS files in <tmp>/tls
+        self.listener = listener or listener_kind()
+        self.tls_dir = None
+        self.admin = admin
+        self.admin_port = None
         self.tmp = tempfile.mkdtemp(prefix="corral-it-%s-" % self.target)
+        if self.listener == "tls":
+            self._tls_setup()
+        self.jaas_path = None
+        if sasl_jaas is not None:
+            self.jaas_path = os.path.join(self.tmp, "jaas.conf")
+            with open(self.jaas_path, "w") as f:
+                f.write(sasl_jaas)
+        self.sasl_super_user = sasl_super_user
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.data_log_dir = data_log_dir
@@ -107,6 +137,11 @@ class Server(object):
     @property
     def hostport(self):
         return "%s:%d" % (self.host, self.port)
+
+    def admin_url(self, command=""):
+        """http://127.0.0.1:<admin_port>/commands[/<command>] (needs admin=True)."""
+        return "http://%s:%d/commands%s" % (self.host, self.admin_port,
+                                              "/" + command if command else "")
 
     def log_text(self, limit=20000):
         try:
@@ -140,11 +175,26 @@ class Server(object):
         if self.autopurge is not None:
             lines.append("autopurge = { snap_retain_count = %d; purge_interval = %d; };"
                          % tuple(self.autopurge))
+        if self.admin:
+            lines.append('admin = { enabled = true; address = "127.0.0.1"; port = %d; };'
+                         % self.admin_port)
+        else:
+            lines.append("admin = { enabled = false; };")
         lines += self.extra_config
+        if self.jaas_path:
+            lines.append('sasl = { jaas_file = "%s";%s };' % (
+                self.jaas_path, ' super_user = "%s";' % self.sasl_super_user
+                if self.sasl_super_user else ""))
         if self.super_digest:
             lines.append('super_digest = "%s";' % self.super_digest)
-        lines.append('listeners = ( { name = "client"; plugin = "cnxn-nio"; '
-                     'address = "127.0.0.1"; port = %d; } );' % self.port)
+        if self.listener == "tls":
+            lines.append('listeners = ( { name = "secure"; plugin = "cnxn-tls"; '
+                         'address = "127.0.0.1"; port = %d; cert = "%s"; key = "%s"; '
+                         'ca = "%s"; client_auth = "want"; reload_interval_ms = 200; } );'
+                         % (self.port, self.tls_cert, self.tls_key, tls_files().path("ca")))
+        else:
+            lines.append('listeners = ( { name = "client"; plugin = "cnxn-nio"; '
+                         'address = "127.0.0.1"; port = %d; } );' % self.port)
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.config_path = path
@@ -160,34 +210,49 @@ class Server(object):
         with open(cfg, "w") as f:
             f.write("tickTime=%d\n" % self.tick_time)
             f.write("dataDir=%s\n" % self.data_dir)
-            f.write("clientPort=%d\n" % self.port)
-            f.write("clientPortAddress=127.0.0.1\n")
+            if self.listener == "tls":
+                f.write(self._zookeeper_tls_config())
+            else:
+                f.write("clientPort=%d\n" % self.port)
+                f.write("clientPortAddress=127.0.0.1\n")
             f.write("4lw.commands.whitelist=*\n")
             f.write("extendedTypesEnabled=%s\n" % ("true" if self.extended_types else "false"))
-            f.write("admin.enableServer=false\n")
+            if self.admin:
+                f.write("admin.enableServer=true\nadmin.serverAddress=127.0.0.1\n"
+                        "admin.serverPort=%d\n" % self.admin_port)
+            else:
+                f.write("admin.enableServer=false\n")
             if self.data_log_dir:
                 f.write("dataLogDir=%s\n" % self.data_log_dir)
             if self.autopurge is not None:
                 f.write("autopurge.snapRetainCount=%d\nautopurge.purgeInterval=%d\n"
                         % tuple(self.autopurge))
-        for jar in ZK_JARS:
+        jars = ZK_JARS + (ZK_ADMIN_JARS if self.admin else [])
+        jars += ZK_TLS_JARS if self.listener == "tls" else []
+        for jar in jars:
             if not os.path.exists(jar):
                 raise ServerError("ZooKeeper jar missing: %s (apt-get install zookeeper)" % jar)
         java = shutil.which("java") or "/usr/bin/java"
         cmd = [java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                "-Dznode.container.checkIntervalMs=%d" % self.container_interval_ms,
-               "-Dzookeeper.admin.enableServer=false",
+               "-Dzookeeper.admin.enableServer=%s" % ("true" if self.admin else "false"),
                "-Dorg.slf4j.simpleLogger.defaultLogLevel=info"]
         if self.super_digest:
             cmd.append("-Dzookeeper.DigestAuthenticationProvider.superDigest=%s"
                        % self.super_digest)
+        if self.jaas_path:
+            cmd += ["-Djava.security.auth.login.config=%s" % self.jaas_path,
+                    "-Dzookeeper.authProvider.1="
+                    "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"]
+            if self.sasl_super_user:
+                cmd.append("-Dzookeeper.superUser=%s" % self.sasl_super_user)
         if self.snap_count is not None:
             cmd.append("-Dzookeeper.snapCount=%d" % self.snap_count)
         if self.prealloc_kb is not None:
             cmd.append("-Dzookeeper.preAllocSize=%d" % self.prealloc_kb)
         if self.force_sync is not None:
             cmd.append("-Dzookeeper.forceSync=%s" % ("yes" if self.force_sync else "no"))
-        cmd += ["-cp", conf_dir + ":" + ":".join(ZK_JARS), ZK_MAIN, cfg]
+        cmd += ["-cp", conf_dir + ":" + ":".join(jars), ZK_MAIN, cfg]
         return cmd, None
 
     # ------------------------------------------------------------ lifecycle
@@ -198,6 +263,8 @@ class Server(object):
         for _attempt in range(3):
             if self.port is None:
                 self.port = free_port()
+            if self.admin and self.admin_port is None:
+                self.admin_port = free_port()
             try:
                 self._spawn(timeout)
                 return self
@@ -207,6 +274,7 @@ class Server(object):
                     self._kill()
                 self.proc = None
                 self.port = None          # maybe the port was taken: pick another
+                self.admin_port = None
         raise last
 
     def _spawn(self, timeout):
@@ -245,14 +313,14 @@ class Server(object):
         if not self.ruok():
             return False
         try:
-            out = zkwire.four_letter(self.host, self.port, b"srvr", timeout=2.0)
+            out = self.four(b"srvr", timeout=2.0)
         except (OSError, TimeoutError):
             return True
         return b"not currently serving" not in out
 
     def ruok(self):
         try:
-            return zkwire.four_letter(self.host, self.port, b"ruok", timeout=2.0) == b"imok"
+            return self.four(b"ruok", timeout=2.0) == b"imok"
         except (OSError, TimeoutError):
             return False
 
@@ -327,13 +395,217 @@ class Server(object):
 
     # ------------------------------------------------------------ helpers
     def four(self, cmd, timeout=10.0):
+        if self.listener == "tls":
+            return tls_four_letter(self.host, self.port, cmd, self.ssl_context(), timeout)
         return zkwire.four_letter(self.host, self.port, cmd, timeout)
 
     def raw(self, timeout_ms=30000, **kw):
-        return zkwire.connect(self.host, self.port, timeout_ms=timeout_ms, **kw)
+        if self.listener != "tls":
+            return zkwire.connect(self.host, self.port, timeout_ms=timeout_ms, **kw)
+        c = self.conn()                     # as zkwire.connect, over TLS
+        resp = c.handshake(timeout_ms=timeout_ms, **kw)
+        if resp.timeout <= 0:
+            c.close()
+            raise AssertionError("session refused: %r" % (resp,))
+        return c
 
-    def conn(self):
-        return zkwire.Conn(self.host, self.port)
+    def conn(self, client="client"):
+        """A raw connection; over TLS it presents the shared certificate `client` (None:
+        none)."""
+        c = zkwire.Conn(self.host, self.port)
+        if self.listener == "tls":
+            try:
+                c.sock = self.ssl_context(client).wrap_socket(c.sock, server_hostname=self.host)
+            except BaseException:
+                c.close()
+                raise
+        return c
+
+    # ------------------------------------------------------------ TLS
+    def _tls_setup(self):
+        """This server's own copies of the shared server certificate and key, so that
+        install_server_cert() changes this server only."""
+        self.tls_dir = os.path.join(self.tmp, "tls")
+        os.makedirs(self.tls_dir, exist_ok=True)
+        self.tls_cert = os.path.join(self.tls_dir, "server.pem")
+        self.tls_key = os.path.join(self.tls_dir, "server.key")
+        self.tls_keystore = os.path.join(self.tls_dir, "keystore.pem")  # ZooKeeper: key+cert
+        self.install_server_cert("server")
+
+    def install_server_cert(self, name):
+        """Puts the shared server certificate `name` ("server" or "server2") and its key in
+        place of this server's files, each by an atomic rename, as a deployment tool would."""
+        files = tls_files()
+        with open(files.path(name)) as f:
+            cert = f.read()
+        with open(files.path(name, "key")) as f:
+            key = f.read()
+        for path, text in ((self.tls_cert, cert), (self.tls_key, key),
+                           (self.tls_keystore, key + cert)):
+            with open(path + ".new", "w") as f:
+                f.write(text)
+            os.replace(path + ".new", path)
+
+    def _zookeeper_tls_config(self):
+        """zoo.cfg lines for a TLS-only client port (Netty), as ZooKeeper's admin guide has
+        them; ssl.* and authProvider.* become zookeeper.* system properties."""
+        return ("secureClientPort=%d\nsecureClientPortAddress=127.0.0.1\n"
+                "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
+                "ssl.keyStore.location=%s\nssl.keyStore.type=PEM\n"
+                "ssl.trustStore.location=%s\nssl.trustStore.type=PEM\n"
+                "ssl.clientAuth=want\n"
+                "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n"
+                % (self.port, self.tls_keystore, tls_files().path("ca")))
+
+    def ssl_context(self, client="client"):
+        return tls_files().client_context(client)
+
+    def kazoo_args(self, client="client"):
+        """KazooClient keyword arguments for this server's listener (empty when plain)."""
+        return tls_files().kazoo_args(client) if self.listener == "tls" else {}
+
+
+# ---------------------------------------------------------------- TLS
+def listener_kind():
+    """The client listener tests run against: env CORRAL_LISTENER = "plain" or "tls"."""
+    kind = os.environ.get("CORRAL_LISTENER", "plain").strip().lower() or "plain"
+    if kind not in ("plain", "tls"):
+        raise RuntimeError("CORRAL_LISTENER must be 'plain' or 'tls', not %r" % kind)
+    return kind
+
+
+def is_tls():
+    return listener_kind() == "tls"
+
+
+class TlsFiles(object):
+    """PEM files made with the openssl CLI in one directory: a CA ("ca"), two server
+    certificates for 127.0.0.1 ("server", "server2"), two client certificates it signed
+    ("client", "other") and one from a CA no server trusts ("rogue"). path(name) is the
+    certificate, path(name, "key") its unencrypted key."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self._serial = 1000
+        self._ca("ca", "/O=corral/CN=corral it CA")
+        self._ca("rogue-ca", "/O=elsewhere/CN=untrusted CA")
+        self._leaf("server", "/O=corral/CN=corral-it-server", "ca", "serverAuth")
+        self._leaf("server2", "/O=corral/CN=corral-it-server-2", "ca", "serverAuth")
+        self._leaf("client", "/O=corral/OU=clients/CN=it-client", "ca", "clientAuth")
+        self._leaf("other", "/O=corral/OU=clients/CN=it-other", "ca", "clientAuth")
+        self._leaf("rogue", "/O=corral/OU=clients/CN=it-rogue", "rogue-ca", "clientAuth")
+
+    def path(self, name, ext="pem"):
+        return os.path.join(self.dir, "%s.%s" % (name, ext))
+
+    def _openssl(self, *args):
+        r = subprocess.run(["openssl"] + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise ServerError("openssl %s: %s" % (" ".join(args), r.stderr.decode()))
+        return r.stdout.decode()
+
+    def _ca(self, name, subject):
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.path(name, "key"), "-out", self.path(name),
+                      "-days", "30", "-subj", subject)
+
+    def _leaf(self, name, subject, ca, usage):
+        ext = self.path(name, "ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=%s\n" % usage)
+            if usage == "serverAuth":
+                f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.path(name, "key"), "-out", self.path(name, "csr"),
+                      "-subj", subject)
+        self._serial += 1
+        self._openssl("x509", "-req", "-in", self.path(name, "csr"), "-CA", self.path(ca),
+                      "-CAkey", self.path(ca, "key"), "-set_serial", str(self._serial),
+                      "-days", "30", "-extfile", ext, "-out", self.path(name))
+
+    def subject(self, name):
+        """The certificate's subject in RFC 2253 form, as an x509 ACL id names it."""
+        out = self._openssl("x509", "-in", self.path(name), "-noout", "-subject",
+                            "-nameopt", "RFC2253")
+        return out.strip().split("=", 1)[1]
+
+    def client_context(self, client="client"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)     # verifies the server and its name
+        ctx.load_verify_locations(self.path("ca"))
+        if client:
+            ctx.load_cert_chain(self.path(client), self.path(client, "key"))
+        return ctx
+
+    def kazoo_args(self, client="client"):
+        args = {"use_ssl": True, "ca": self.path("ca")}
+        if client:
+            args.update(certfile=self.path(client), keyfile=self.path(client, "key"))
+        return args
+
+
+_tls_files = []
+
+
+def tls_files():
+    """The process's TlsFiles, made on first use in a temp dir removed at exit."""
+    if not _tls_files:
+        d = tempfile.mkdtemp(prefix="corral-it-tls-")
+        if not os.environ.get("CORRAL_KEEP_TMP"):
+            atexit.register(shutil.rmtree, d, True)
+        _tls_files.append(TlsFiles(d))
+    return _tls_files[0]
+
+
+def tls_four_letter(host, port, cmd, context, timeout=10.0):
+    """zkwire.four_letter over TLS: send the word, read until the server closes."""
+    if isinstance(cmd, str):
+        cmd = cmd.encode("ascii")
+    sock = socket.create_connection((host, port), timeout=timeout)
+    try:
+        sock = context.wrap_socket(sock, server_hostname=host)
+        sock.sendall(cmd)
+        deadline = time.monotonic() + timeout
+        out = bytearray()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("4lw %r: server did not close" % cmd)
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+    finally:
+        sock.close()
+
+
+def _kazoo_tls_by_default():
+    """With CORRAL_LISTENER=tls, a KazooClient made without use_ssl uses TLS with the shared
+    client certificate, so kazoo test modules run unchanged over TLS."""
+    try:
+        from kazoo.client import KazooClient
+    except ImportError:
+        return
+    plain_init = KazooClient.__init__
+    if getattr(plain_init, "corral_tls", False):
+        return
+
+    def init(self, *args, **kw):
+        if "use_ssl" not in kw:
+            kw.update(tls_files().kazoo_args("client"))
+        plain_init(self, *args, **kw)
+    init.corral_tls = True
+    KazooClient.__init__ = init
+
+
+if is_tls():
+    _kazoo_tls_by_default()
 
 
 def corral_binary():
