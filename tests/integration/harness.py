@@ -18,6 +18,7 @@ SIGTERM, then SIGKILL after a timeout.  Nothing else is ever signalled.
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -751,3 +752,56 @@ def _close_quietly(c):
             c.close()
     except Exception:
         c.close()
+
+
+# ---------------------------------------------------------------- Java check programs
+
+JAVA_DIR = "/usr/share/java"
+
+
+def java_missing(jars):
+    """Why a Java check cannot run here (a tool or a jar is missing), or None."""
+    for tool in ("javac", "java"):
+        if not shutil.which(tool):
+            return "%s not found (apt-get install default-jdk-headless)" % tool
+    for jar in jars:
+        if not os.path.exists(os.path.join(JAVA_DIR, jar)):
+            return "%s/%s missing (apt-get install libzookeeper-java libcurator-recipes-java " \
+                   "libslf4j-java)" % (JAVA_DIR, jar)
+    return None
+
+
+def run_java_check(test, source, jars, hostport, properties=(), min_passed=1, files=None):
+    """Compiles `source` (a program that ends its output with "N passed, N failed") and runs
+    it against hostport; asserts on `test` that it ran at least min_passed checks and none
+    failed. files: {name: text} written beside the classes first; "{dir}" in a property is
+    replaced with that directory."""
+    classpath = ":".join(os.path.join(JAVA_DIR, j) for j in jars)
+    main_class = os.path.splitext(os.path.basename(source))[0]
+    with tempfile.TemporaryDirectory(prefix="corral-it-java-") as tmp:
+        for name, text in (files or {}).items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
+        r = subprocess.run(["javac", "-nowarn", "-d", tmp, "-cp", classpath, source],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=120)
+        test.assertEqual(r.returncode, 0, "javac failed:\n%s%s" % (r.stdout, r.stderr))
+        cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+        cmd += [p.replace("{dir}", tmp) for p in properties]
+        cmd += ["-Dorg.slf4j.simpleLogger.defaultLogLevel=%s"
+                % os.environ.get("CORRAL_JAVA_LOG_LEVEL", "error"),
+                "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-cp", tmp + ":" + classpath, main_class, hostport]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=180)
+    report = "exit %d\nstdout:\n%s\nstderr (tail):\n%s" % (r.returncode, r.stdout,
+                                                          r.stderr[-8000:])
+    if os.environ.get("CORRAL_JAVA_VERBOSE"):
+        sys.stderr.write("\n" + report + "\n")
+    lines = r.stdout.strip().splitlines()
+    test.assertTrue(lines, report)
+    m = re.match(r"\A(\d+) passed, (\d+) failed\Z", lines[-1])
+    test.assertIsNotNone(m, report)
+    test.assertEqual(m.group(2), "0", report)
+    test.assertGreaterEqual(int(m.group(1)), min_passed, report)
+    test.assertEqual(r.returncode, 0, report)

@@ -44,7 +44,6 @@ CLIENT_JAAS = "".join(
 REALM = "zk-sasl-md5"
 DIGEST_URI = "zookeeper/zk-sasl-md5"
 
-JAVA_DIR = "/usr/share/java"
 JARS = ["zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar"]
 
 SRV = harness.ModuleServer(sasl_jaas=SERVER_JAAS, sasl_super_user="super")
@@ -205,52 +204,17 @@ class WireTests(Base):
 
 # ---------------------------------------------------------------- the Java client
 
-def _missing_java():
-    for tool in ("javac", "java"):
-        if not shutil.which(tool):
-            return "%s not found (apt-get install default-jdk-headless)" % tool
-    for jar in JARS:
-        if not os.path.exists(os.path.join(JAVA_DIR, jar)):
-            return "%s/%s missing (apt-get install libzookeeper-java libslf4j-java)" \
-                % (JAVA_DIR, jar)
-    return None
-
-
 class JavaClientTests(Base):
 
     def test_java_client_sasl(self):
-        why = _missing_java()
+        why = harness.java_missing(JARS)
         if why:
             self.skipTest(why)
-        classpath = ":".join(os.path.join(JAVA_DIR, j) for j in JARS)
-        with tempfile.TemporaryDirectory(prefix="corral-it-sasl-java-") as tmp:
-            jaas = os.path.join(tmp, "client-jaas.conf")
-            with open(jaas, "w") as f:
-                f.write(CLIENT_JAAS)
-            r = subprocess.run(["javac", "-nowarn", "-d", tmp, "-cp", classpath,
-                                os.path.join(HERE, "SaslClientCheck.java")],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=120)
-            self.assertEqual(r.returncode, 0, "javac failed:\n%s%s" % (r.stdout, r.stderr))
-            cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                   "-Djava.security.auth.login.config=%s" % jaas,
-                   "-Dzookeeper.sasl.client=true",
-                   "-Dorg.slf4j.simpleLogger.defaultLogLevel=%s"
-                   % os.environ.get("CORRAL_JAVA_LOG_LEVEL", "error"),
-                   "-cp", tmp + ":" + classpath, "SaslClientCheck", self.server.hostport]
-            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=180)
-        report = "exit %d\nstdout:\n%s\nstderr (tail):\n%s" % (r.returncode, r.stdout,
-                                                              r.stderr[-8000:])
-        if os.environ.get("CORRAL_JAVA_VERBOSE"):
-            sys.stderr.write("\n" + report + "\n")
-        lines = r.stdout.strip().splitlines()
-        self.assertTrue(lines, report)
-        m = re.match(r"\A(\d+) passed, (\d+) failed\Z", lines[-1])
-        self.assertIsNotNone(m, report)
-        self.assertEqual(m.group(2), "0", report)
-        self.assertGreaterEqual(int(m.group(1)), 23, report)
-        self.assertEqual(r.returncode, 0, report)
+        harness.run_java_check(
+            self, os.path.join(HERE, "SaslClientCheck.java"), JARS, self.server.hostport,
+            properties=["-Djava.security.auth.login.config={dir}/client-jaas.conf",
+                        "-Dzookeeper.sasl.client=true"],
+            min_passed=23, files={"client-jaas.conf": CLIENT_JAAS})
 
 
 # ---------------------------------------------------------------- corral's start-up check
