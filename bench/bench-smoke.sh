@@ -19,6 +19,7 @@ while :; do
 done
 cat >"$DIR/corral.conf" <<EOF
 data_dir = "$DIR/data";
+admin = { enabled = false; };
 listeners = ( { name = "client"; plugin = "cnxn-nio"; address = "127.0.0.1"; port = $PORT; } );
 EOF
 "$SERVER" --config "$DIR/corral.conf" >"$DIR/server.log" 2>&1 </dev/null &

@@ -122,6 +122,7 @@ example)
 data_dir = "$WORK/data";
 plugin_dir = "$PLUGINDIR";
 four_letter_words = "ruok";
+admin = { enabled = false; };
 listeners = ( { name = "client"; plugin = "cnxn-nio"; address = "127.0.0.1"; port = $PORT; },
               { name = "local"; plugin = "$SO"; path = "$SOCK"; mode = "0600"; } );
 EOF
@@ -188,6 +189,7 @@ calls-core)
     cat >"$WORK/corral.conf" <<EOF
 data_dir = "$WORK/data";
 metrics = { plugin = "$SO"; };
+admin = { enabled = false; };
 plugin_dir = "$(pkg-config --variable plugindir corral-plugin)";
 listeners = ( { name = "client"; plugin = "cnxn-nio"; address = "127.0.0.1"; port = 2181; } );
 EOF
