@@ -32,6 +32,7 @@ struct datatree {
     /* paths P with a /zookeeper/quota<P>/zookeeper_limits node; few, so a plain list */
     char **quota_paths;
     size_t n_quota;
+    bool loaded_reapable; /* datatree_load_node saw a container or TTL node */
 };
 
 #define DT_QUOTA_ROOT "/zookeeper/quota"
@@ -177,12 +178,33 @@ static void dt_quota_scan(struct znode *n, void *arg)
         dt_quota_add_path(t, real, real_len);
 }
 
+/* fn on top and every node below it, without recursion (as dt_subtree_counts). */
+static void dt_each_below(struct znode *top, void (*fn)(struct znode *n, void *arg), void *arg)
+{
+    struct znode *n = top;
+    for (;;) {
+        fn(n, arg);
+        if (n->num_children > 0) {
+            n = n->children[0];
+            continue;
+        }
+        while (n != top && n->index_in_parent + 1 >= n->parent->num_children)
+            n = n->parent;
+        if (n == top)
+            return;
+        n = n->parent->children[n->index_in_parent + 1];
+    }
+}
+
 void datatree_quota_refresh(struct datatree *t)
 {
     for (size_t i = 0; i < t->n_quota; i++)
         free(t->quota_paths[i]);
     t->n_quota = 0;
-    datatree_each(t, dt_quota_scan, t);
+    /* Limits nodes live under /zookeeper/quota only: walk that subtree, not the whole tree. */
+    struct znode *qroot = datatree_get(t, DT_QUOTA_ROOT, DT_QUOTA_ROOT_LEN);
+    if (qroot != NULL)
+        dt_each_below(qroot, dt_quota_scan, t);
     for (size_t i = 0; i < t->n_quota; i++) {
         char *real = strdup(t->quota_paths[i]); /* dt_stats_write may not alias the list */
         if (real != NULL)
@@ -240,12 +262,26 @@ enum znode_kind znode_kind(const struct znode *n)
 
 /* ---- the path table ---- */
 
+/* Nodes keep their hash: a chain is walked without touching other nodes' paths (another
+ * cache line each), and growing the table reads no path at all. */
 static struct znode **dt_slot(const struct datatree *t, const char *path, size_t len)
 {
-    struct znode **pp = &t->buckets[dt_hash_path(path, len) & (t->nbuckets - 1)];
-    while (*pp != NULL && ((*pp)->path_len != len || memcmp((*pp)->path, path, len) != 0))
+    uint32_t h = (uint32_t)dt_hash_path(path, len);
+    struct znode **pp = &t->buckets[h & (t->nbuckets - 1)];
+    while (*pp != NULL && ((*pp)->hash != h || (*pp)->path_len != len ||
+                           memcmp((*pp)->path, path, len) != 0))
         pp = &(*pp)->hash_next;
     return pp;
+}
+
+void datatree_prefetch(const struct datatree *t, const char *path, size_t len, bool node)
+{
+    uint32_t h = (uint32_t)dt_hash_path(path, len);
+    struct znode *const *slot = &t->buckets[h & (t->nbuckets - 1)];
+    if (!node)
+        __builtin_prefetch(slot);
+    else if (*slot != NULL)
+        __builtin_prefetch(&(*slot)->hash);
 }
 
 struct znode *datatree_get(const struct datatree *t, const char *path, size_t len)
@@ -253,9 +289,8 @@ struct znode *datatree_get(const struct datatree *t, const char *path, size_t le
     return *dt_slot(t, path, len);
 }
 
-static void dt_grow_table(struct datatree *t)
+static void dt_resize_table(struct datatree *t, size_t nb)
 {
-    size_t nb = t->nbuckets * 2;
     struct znode **b = calloc(nb, sizeof(*b));
     if (b == NULL)
         return; /* a fuller table is slower, not wrong */
@@ -263,7 +298,7 @@ static void dt_grow_table(struct datatree *t)
         struct znode *n = t->buckets[i];
         while (n != NULL) {
             struct znode *next = n->hash_next;
-            size_t s = dt_hash_path(n->path, n->path_len) & (nb - 1);
+            size_t s = n->hash & (nb - 1);
             n->hash_next = b[s];
             b[s] = n;
             n = next;
@@ -272,6 +307,20 @@ static void dt_grow_table(struct datatree *t)
     free(t->buckets);
     t->buckets = b;
     t->nbuckets = nb;
+}
+
+static void dt_grow_table(struct datatree *t)
+{
+    dt_resize_table(t, t->nbuckets * 2);
+}
+
+void datatree_reserve(struct datatree *t, size_t nodes)
+{
+    size_t nb = t->nbuckets;
+    while (nb < nodes && nb < ((size_t)1 << 40))
+        nb *= 2;
+    if (nb > t->nbuckets)
+        dt_resize_table(t, nb);
 }
 
 /* ---- children ---- */
@@ -413,6 +462,7 @@ static struct znode *dt_node_new(const char *path, size_t len)
     memcpy(n->path, path, len);
     n->path[len] = '\0';
     n->path_len = (uint32_t)len;
+    n->hash = (uint32_t)dt_hash_path(path, len);
     const char *slash = memrchr(path, '/', len);
     n->name_off = slash != NULL ? (uint32_t)(slash - path) + 1 : 0;
     n->data_len = -1;
@@ -441,7 +491,7 @@ static int dt_copy_data(const uint8_t *data, int32_t data_len, uint8_t **copy)
 
 static void dt_table_insert(struct datatree *t, struct znode *n)
 {
-    struct znode **pp = &t->buckets[dt_hash_path(n->path, n->path_len) & (t->nbuckets - 1)];
+    struct znode **pp = &t->buckets[n->hash & (t->nbuckets - 1)];
     n->hash_next = *pp;
     *pp = n;
     if (++t->nnodes > t->nbuckets)
@@ -724,6 +774,19 @@ size_t datatree_ephemeral_count(const struct datatree *t, int64_t session_id)
     return s != NULL ? s->count : 0;
 }
 
+void datatree_each_ephemeral_owner(const struct datatree *t,
+                                   void (*fn)(int64_t session_id, void *arg), void *arg)
+{
+    for (size_t i = 0; i < t->eph_nbuckets; i++)
+        for (const struct eph_session *s = t->eph_buckets[i]; s != NULL; s = s->next)
+            fn(s->session_id, arg);
+}
+
+bool datatree_loaded_reapable(const struct datatree *t)
+{
+    return t->loaded_reapable;
+}
+
 void datatree_each(const struct datatree *t, void (*fn)(struct znode *n, void *arg), void *arg)
 {
     for (size_t i = 0; i < t->nbuckets; i++)
@@ -848,6 +911,8 @@ int datatree_load_node(struct datatree *t, const char *path, size_t len, const u
     n->acl_id = acl_id;
     dt_apply_persisted(n, st);
     n->parent = parent;
+    if (znode_kind(n) == ZNODE_CONTAINER || znode_kind(n) == ZNODE_TTL)
+        t->loaded_reapable = true;
     if (s != NULL)
         dt_eph_append(t, s, n);
     for (struct znode *a = parent; a != NULL; a = a->parent)

@@ -29,6 +29,7 @@ struct znode {
     uint32_t name_off;       /* the last component: path + name_off ("" for the root) */
     uint8_t *data;           /* NULL when data_len <= 0 */
     int32_t data_len;        /* -1: null data (reported dataLength 0) */
+    uint32_t hash;           /* of the path, the table's (fills what was padding) */
     int64_t czxid, mzxid, ctime, mtime, pzxid;
     int64_t ephemeral_owner; /* raw: session id, container or TTL marker, or 0 */
     int32_t version;
@@ -53,6 +54,11 @@ struct datatree *datatree_new(void);
 void datatree_free(struct datatree *t);
 
 struct znode *datatree_get(const struct datatree *t, const char *path, size_t len);
+/* A hint before a lookup of path: fetch its bucket into the cache, or (node) the first node
+ * in that bucket, which needs the bucket cached already to pay off. */
+void datatree_prefetch(const struct datatree *t, const char *path, size_t len, bool node);
+/* Sizes the path table for `nodes` nodes at once (a snapshot load knows its count). */
+void datatree_reserve(struct datatree *t, size_t nodes);
 enum znode_kind znode_kind(const struct znode *n);
 /* The Stat as clients see it (reported cversion and ephemeralOwner). */
 void znode_stat(const struct znode *n, struct zk_stat *out);
@@ -82,6 +88,11 @@ int datatree_set_acl(struct datatree *t, const char *path, size_t len,
 void datatree_each_ephemeral(const struct datatree *t, int64_t session_id,
                              void (*fn)(struct znode *n, void *arg), void *arg);
 size_t datatree_ephemeral_count(const struct datatree *t, int64_t session_id);
+/* Every session that owns ephemerals (once each); `fn` must not modify the tree. */
+void datatree_each_ephemeral_owner(const struct datatree *t,
+                                   void (*fn)(int64_t session_id, void *arg), void *arg);
+/* Whether datatree_load_node loaded a container or TTL node into this tree. */
+bool datatree_loaded_reapable(const struct datatree *t);
 /* Every node (the root included), in no particular order; `fn` must not modify the tree. */
 void datatree_each(const struct datatree *t, void (*fn)(struct znode *n, void *arg), void *arg);
 /* Number of descendants of n at any depth (getAllChildrenNumber); O(1). */

@@ -90,11 +90,9 @@ struct orphan_scan {
     size_t n, cap;
 };
 
-static void find_orphan(struct znode *n, void *arg)
+static void note_orphan(struct znode *n, void *arg)
 {
     struct orphan_scan *os = arg;
-    if (znode_kind(n) != ZNODE_EPHEMERAL || sessions_get(os->srv->sessions, n->ephemeral_owner))
-        return;
     if (os->n == os->cap) {
         size_t cap = os->cap ? os->cap * 2 : 16;
         char **paths = realloc(os->paths, cap * sizeof *paths);
@@ -105,6 +103,14 @@ static void find_orphan(struct znode *n, void *arg)
     }
     if ((os->paths[os->n] = strdup(n->path)) != NULL)
         os->n++;
+}
+
+/* Owners are few: look their sessions up, not every node of the tree. */
+static void find_orphan_owner(int64_t session_id, void *arg)
+{
+    struct orphan_scan *os = arg;
+    if (sessions_get(os->srv->sessions, session_id) == NULL)
+        datatree_each_ephemeral(os->srv->tree, session_id, note_orphan, os);
 }
 
 static void track_reapable(struct znode *n, void *arg)
@@ -119,7 +125,7 @@ static void track_reapable(struct znode *n, void *arg)
 static void kill_orphan_ephemerals(struct server *srv)
 {
     struct orphan_scan os = {srv, NULL, 0, 0};
-    datatree_each(srv->tree, find_orphan, &os);
+    datatree_each_ephemeral_owner(srv->tree, find_orphan_owner, &os);
     for (size_t i = 0; i < os.n; i++) {
         datatree_delete(srv->tree, os.paths[i], strlen(os.paths[i]), srv->last_applied_zxid);
         free(os.paths[i]);
@@ -264,7 +270,8 @@ int database_open(struct server *srv, char *err, size_t err_len)
             srv->tree = tree;
             srv->sessions = sessions;
             loaded = true;
-            datatree_each(tree, track_reapable, srv); /* the log's creates are tracked by apply */
+            if (datatree_loaded_reapable(tree)) /* the log's creates are tracked by apply */
+                datatree_each(tree, track_reapable, srv);
             datatree_quota_refresh(tree);
             log_info("database", "loaded %s: %" PRId64 " nodes, %zu sessions", path,
                      datatree_node_count(tree) - 1, sessions_count(sessions));
