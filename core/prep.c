@@ -10,14 +10,14 @@
 
 /* What prep knows of one path: the tree's node as later writes will have left it. */
 struct change {
-    char *path;
     uint64_t hash;
     struct change *index_next; /* chain in a change_index */
     int64_t zxid; /* the last txn that changed it */
     bool exists;
     int32_t version, cversion, aversion, num_children;
     int64_t ephemeral_owner;
-    struct zk_acl_vec acl;
+    int64_t acl_id; /* in the tree's ACL cache, with a reference; 0: none */
+    char path[];    /* one allocation with the record */
 };
 
 /* The newest change of each path, by hash: a bulk load keeps tens of thousands of changes
@@ -117,13 +117,35 @@ static struct change *outstanding_find(struct server *srv, const char *path, uin
     return srv->change_index != NULL ? index_find(srv->change_index, path, h) : NULL;
 }
 
-static void change_free(struct change *c)
+static void change_free(struct server *srv, struct change *c)
 {
     if (c == NULL)
         return;
-    free(c->path);
-    acl_vec_free(&c->acl);
+    if (c->acl_id > 0)
+        acl_cache_release(datatree_acl_cache(srv->tree), c->acl_id);
     free(c);
+}
+
+static struct change *change_new(const char *path)
+{
+    size_t len = strlen(path);
+    struct change *c = malloc(sizeof *c + len + 1);
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    memcpy(c->path, path, len + 1);
+    return c;
+}
+
+/* c's ACL becomes `id` (a reference is taken). */
+static void change_set_acl(struct server *srv, struct change *c, int64_t id)
+{
+    struct acl_cache *cache = datatree_acl_cache(srv->tree);
+    if (id > 0)
+        acl_cache_addref(cache, id);
+    if (c->acl_id > 0)
+        acl_cache_release(cache, c->acl_id);
+    c->acl_id = id;
 }
 
 void txn_free(struct txn *t)
@@ -161,17 +183,14 @@ static struct change *scope_get(struct prep_scope *s, const char *path)
     const struct change *src = scope_find(s, path, h);
     if (src == NULL)
         src = outstanding_find(s->srv, path, h);
-    struct change *c = calloc(1, sizeof *c);
-    if (c == NULL || (c->path = strdup(path)) == NULL) {
-        free(c);
+    if (src != NULL && !src->exists)
         return NULL;
-    }
+    struct change *c = change_new(path);
+    if (c == NULL)
+        return NULL;
     c->hash = h;
     if (src != NULL) {
-        if (!src->exists || acl_vec_copy(&src->acl, &c->acl) != 0) {
-            change_free(c);
-            return NULL;
-        }
+        change_set_acl(s->srv, c, src->acl_id);
         c->exists = true;
         c->version = src->version;
         c->cversion = src->cversion;
@@ -182,10 +201,11 @@ static struct change *scope_get(struct prep_scope *s, const char *path)
     }
     /* Java aliases the empty path to the root. */
     const struct znode *n = datatree_get(s->srv->tree, path[0] ? path : "/", path[0] ? strlen(path) : 1);
-    if (n == NULL || acl_vec_copy(datatree_acl(s->srv->tree, n), &c->acl) != 0) {
-        change_free(c);
+    if (n == NULL) {
+        change_free(s->srv, c);
         return NULL;
     }
+    change_set_acl(s->srv, c, n->acl_id);
     c->exists = true;
     c->version = n->version;
     c->cversion = n->cversion;
@@ -201,7 +221,7 @@ static int scope_put(struct prep_scope *s, struct change *c)
         size_t cap = s->cap ? s->cap * 2 : 8;
         struct change **items = realloc(s->items, cap * sizeof *items);
         if (items == NULL) {
-            change_free(c);
+            change_free(s->srv, c);
             return ZK_SYSTEMERROR;
         }
         s->items = items;
@@ -231,7 +251,7 @@ static int scope_put_pair(struct prep_scope *s, struct change **a, struct change
 static void scope_discard(struct prep_scope *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        change_free(s->items[i]);
+        change_free(s->srv, s->items[i]);
     free(s->items);
     index_clear(&s->index);
     s->items = NULL;
@@ -254,14 +274,14 @@ static void scope_commit(struct prep_scope *s)
             size_t cap = srv->changes_cap ? srv->changes_cap * 2 : 64;
             struct change **items = realloc(srv->changes, cap * sizeof *items);
             if (items == NULL) {
-                change_free(s->items[i]); /* prep then reads the tree, which apply updates */
+                change_free(srv, s->items[i]); /* prep then reads the tree, which apply updates */
                 continue;
             }
             srv->changes = items;
             srv->changes_cap = cap;
         }
         if (ix == NULL || index_put(ix, s->items[i]) != 0) {
-            change_free(s->items[i]);
+            change_free(srv, s->items[i]);
             continue;
         }
         srv->changes[srv->n_changes++] = s->items[i];
@@ -279,7 +299,7 @@ void prep_forget(struct server *srv, int64_t zxid)
         struct change *c = srv->changes[srv->changes_head++];
         if (index_find(srv->change_index, c->path, c->hash) == c)
             index_unlink(srv->change_index, c);
-        change_free(c);
+        change_free(srv, c);
     }
     if (srv->changes_head == srv->n_changes)
         srv->changes_head = srv->n_changes = 0;
@@ -288,7 +308,7 @@ void prep_forget(struct server *srv, int64_t zxid)
 void prep_forget_after(struct server *srv, int64_t zxid)
 {
     while (srv->n_changes > srv->changes_head && srv->changes[srv->n_changes - 1]->zxid > zxid)
-        change_free(srv->changes[--srv->n_changes]);
+        change_free(srv, srv->changes[--srv->n_changes]);
     /* An older change of a path may be the newest again: index what is left afresh. */
     if (srv->change_index != NULL) {
         index_clear(srv->change_index);
@@ -310,7 +330,9 @@ static bool permits(const struct prep_scope *s, const struct change *c, int perm
 {
     if (s->who->session_id == 0 && s->who->ids == NULL)
         return true; /* the server's own txns (reaper) */
-    return acl_permits(&c->acl, perm, s->who->ids, s->who->n_ids);
+    const struct zk_acl_vec *acl = acl_cache_get(datatree_acl_cache(s->srv->tree), c->acl_id);
+    static const struct zk_acl_vec none = {0};
+    return acl_permits(acl != NULL ? acl : &none, perm, s->who->ids, s->who->n_ids);
 }
 
 static bool is_ordinary_ephemeral(int64_t owner)
@@ -411,12 +433,13 @@ static int prep_create(struct prep_scope *s, int32_t op, const struct create_req
     t->ephemeral = ephemeral;
     t->ttl = ttl_mode ? req->ttl : -1;
     t->parent_cversion = parent->cversion + 1;
-    if (copy_data(t, req->data, req->data_len) != 0 ||
-        (child = calloc(1, sizeof *child)) == NULL || (child->path = strdup(path)) == NULL ||
-        acl_vec_copy(&acl, &child->acl) != 0) {
+    int64_t acl_id = -1;
+    if (copy_data(t, req->data, req->data_len) != 0 || (child = change_new(path)) == NULL ||
+        (acl_id = acl_cache_intern(datatree_acl_cache(s->srv->tree), &acl)) < 0) {
         rc = ZK_SYSTEMERROR;
         goto out;
     }
+    child->acl_id = acl_id; /* intern took the reference */
     child->hash = path_hash(child->path);
     child->exists = true;
     child->ephemeral_owner = owner;
@@ -431,8 +454,8 @@ static int prep_create(struct prep_scope *s, int32_t op, const struct create_req
 out:
     free(parent_path);
     free(path);
-    change_free(parent);
-    change_free(child);
+    change_free(s->srv, parent);
+    change_free(s->srv, child);
     acl_vec_free(&acl);
     return rc;
 }
@@ -471,8 +494,8 @@ static int prep_delete(struct prep_scope *s, const struct path_version_request *
             rc = ZK_SYSTEMERROR;
     }
     free(parent_path);
-    change_free(parent);
-    change_free(node);
+    change_free(s->srv, parent);
+    change_free(s->srv, node);
     return rc;
 }
 
@@ -499,7 +522,7 @@ static int prep_set_data(struct prep_scope *s, const struct set_data_request *re
         rc = scope_put(s, node);
         node = NULL;
     }
-    change_free(node);
+    change_free(s->srv, node);
     return rc;
 }
 
@@ -525,10 +548,12 @@ static int prep_set_acl(struct prep_scope *s, const struct set_acl_request *req,
     if (rc == ZK_OK) {
         t->type = ZK_OP_SETACL;
         t->version = ++node->aversion;
-        acl_vec_free(&node->acl);
-        if (acl_vec_copy(&acl, &node->acl) != 0) {
+        int64_t acl_id = acl_cache_intern(datatree_acl_cache(s->srv->tree), &acl);
+        if (acl_id < 0) {
             rc = ZK_SYSTEMERROR;
         } else {
+            change_set_acl(s->srv, node, acl_id);
+            acl_cache_release(datatree_acl_cache(s->srv->tree), acl_id); /* intern's ref */
             t->acl = acl;
             acl = (struct zk_acl_vec){0};
             rc = scope_put(s, node);
@@ -536,7 +561,7 @@ static int prep_set_acl(struct prep_scope *s, const struct set_acl_request *req,
         }
     }
     acl_vec_free(&acl);
-    change_free(node);
+    change_free(s->srv, node);
     return rc;
 }
 
@@ -561,7 +586,7 @@ static int prep_check(struct prep_scope *s, const struct path_version_request *r
         t->type = ZK_OP_CHECK;
         t->version = req->version;
     }
-    change_free(node);
+    change_free(s->srv, node);
     return rc;
 }
 
