@@ -15,12 +15,21 @@
 #include "log.h"
 #include "txnlog.h"
 
-struct sync_item {
-    struct sync_item *next;
+/* Entries travel in two reusable buffers instead of one malloc each: the loop appends to
+ * `fill` under the lock; the thread swaps it for its drained one and writes from that. No
+ * allocation per txn, and no free on the other thread (glibc then takes the arena lock that
+ * the loop's mallocs contend for). */
+struct sync_ent {
     int64_t zxid;
+    size_t off, len;
     bool roll; /* a marker: open a new file before the next entry */
-    size_t len;
-    uint8_t entry[];
+};
+
+struct sync_queue {
+    uint8_t *bytes;
+    size_t len, cap;
+    struct sync_ent *ents;
+    size_t n, ents_cap;
 };
 
 struct synclog {
@@ -29,15 +38,16 @@ struct synclog {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct sync_item *head, *tail; /* submitted, not yet taken by the thread */
+    struct sync_queue fill; /* submitted, not yet taken by the thread; under lock */
+    struct sync_queue mine; /* the thread's, outside the lock */
     bool stopping;
-    bool discarding;               /* after a failed commit, until synclog_resume() */
+    bool discarding;        /* after a failed commit, until synclog_resume() */
     /* results for the loop, under lock */
     int64_t durable_zxid;
     int error;
     int64_t fsync_ms;
     size_t batch;
-    int notify_fd;                 /* eventfd: the thread wakes the loop */
+    int notify_fd;          /* eventfd: the thread wakes the loop */
     struct event *notify_ev;
     synclog_done_fn done;
     void *arg;
@@ -50,74 +60,101 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void queue_free(struct sync_queue *q)
+{
+    free(q->bytes);
+    free(q->ents);
+    memset(q, 0, sizeof *q);
+}
+
+static int queue_push(struct sync_queue *q, int64_t zxid, bool roll, const uint8_t *entry,
+                      size_t len)
+{
+    if (q->n == q->ents_cap) {
+        size_t cap = q->ents_cap ? q->ents_cap * 2 : 256;
+        struct sync_ent *e = realloc(q->ents, cap * sizeof *e);
+        if (e == NULL)
+            return -ENOMEM;
+        q->ents = e;
+        q->ents_cap = cap;
+    }
+    if (q->cap - q->len < len) {
+        size_t cap = q->cap ? q->cap : 64 << 10;
+        while (cap - q->len < len)
+            cap *= 2;
+        uint8_t *b = realloc(q->bytes, cap);
+        if (b == NULL)
+            return -ENOMEM;
+        q->bytes = b;
+        q->cap = cap;
+    }
+    if (len > 0)
+        memcpy(q->bytes + q->len, entry, len);
+    q->ents[q->n++] = (struct sync_ent){.zxid = zxid, .off = q->len, .len = len, .roll = roll};
+    q->len += len;
+    return 0;
+}
+
 static void *sync_main(void *arg)
 {
     struct synclog *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (s->head == NULL && !s->stopping)
+        while (s->fill.n == 0 && !s->stopping)
             pthread_cond_wait(&s->wake, &s->lock);
-        if (s->head == NULL && s->stopping)
+        if (s->fill.n == 0 && s->stopping)
             break;
         if (s->discarding) {
             /* The loop drops every txn that was not durable when the commit failed; their
              * zxids will be used again, so none of them may reach the log. */
-            while (s->head != NULL) {
-                struct sync_item *next = s->head->next;
-                free(s->head);
-                s->head = next;
-            }
-            s->tail = NULL;
+            s->fill.n = s->fill.len = 0;
             continue;
         }
-        /* Take everything queued, up to max_batch entries: one commit for all of them. */
-        struct sync_item *batch = s->head, *last = NULL;
-        int n = 0;
-        for (struct sync_item *it = batch; it != NULL && n < s->opts.max_batch; it = it->next) {
-            last = it;
-            n++;
-        }
-        s->head = last->next;
-        if (s->head == NULL)
-            s->tail = NULL;
-        last->next = NULL;
+        /* Take everything queued; commit it max_batch entries at a time. */
+        struct sync_queue taken = s->fill;
+        s->fill = s->mine;
+        s->mine = taken;
         pthread_mutex_unlock(&s->lock);
 
+        struct sync_queue *q = &s->mine;
         int rc = 0;
-        int64_t top = -1;
-        for (struct sync_item *it = batch; it != NULL; it = it->next) {
-            if (it->roll) {
-                txnlog_roll(s->writer);
-                continue;
+        for (size_t i = 0; i < q->n && rc == 0;) {
+            int64_t top = -1;
+            int n = 0;
+            for (; i < q->n && n < s->opts.max_batch; i++) {
+                const struct sync_ent *e = &q->ents[i];
+                if (e->roll) {
+                    txnlog_roll(s->writer);
+                    continue;
+                }
+                if (rc == 0)
+                    rc = txnlog_append(s->writer, e->zxid, q->bytes + e->off, e->len);
+                top = e->zxid;
+                n++;
             }
+            int64_t start = mono_ms();
             if (rc == 0)
-                rc = txnlog_append(s->writer, it->zxid, it->entry, it->len);
-            top = it->zxid;
-        }
-        int64_t start = mono_ms();
-        if (rc == 0)
-            rc = txnlog_commit(s->writer, s->opts.force_sync);
-        int64_t took = mono_ms() - start;
-        while (batch != NULL) {
-            struct sync_item *next = batch->next;
-            free(batch);
-            batch = next;
-        }
+                rc = txnlog_commit(s->writer, s->opts.force_sync);
+            int64_t took = mono_ms() - start;
 
-        pthread_mutex_lock(&s->lock);
-        if (rc == 0 && top >= 0)
-            s->durable_zxid = top;
-        if (rc != 0 && s->error == 0)
-            s->error = rc;
-        if (rc != 0)
-            s->discarding = true;
-        if (took > s->fsync_ms)
-            s->fsync_ms = took;
-        s->batch += (size_t)n;
-        uint64_t one = 1;
-        if (write(s->notify_fd, &one, sizeof one) < 0) {
-            /* the counter saturating is harmless: the loop reads the state, not the count */
+            pthread_mutex_lock(&s->lock);
+            if (rc == 0 && top >= 0)
+                s->durable_zxid = top;
+            if (rc != 0 && s->error == 0)
+                s->error = rc;
+            if (rc != 0)
+                s->discarding = true; /* and the rest of this queue is dropped */
+            if (took > s->fsync_ms)
+                s->fsync_ms = took;
+            s->batch += (size_t)n;
+            uint64_t one = 1;
+            if (write(s->notify_fd, &one, sizeof one) < 0) {
+                /* the counter saturating is harmless: the loop reads the state, not the count */
+            }
+            pthread_mutex_unlock(&s->lock);
         }
+        q->n = q->len = 0;
+        pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -196,40 +233,22 @@ fail:
     return NULL;
 }
 
-static void enqueue(struct synclog *s, struct sync_item *it)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->tail != NULL)
-        s->tail->next = it;
-    else
-        s->head = it;
-    s->tail = it;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-}
-
 int synclog_submit(struct synclog *s, int64_t zxid, const uint8_t *entry, size_t len)
 {
-    struct sync_item *it = malloc(sizeof *it + len);
-    if (it == NULL)
-        return -ENOMEM;
-    it->next = NULL;
-    it->zxid = zxid;
-    it->roll = false;
-    it->len = len;
-    memcpy(it->entry, entry, len);
-    enqueue(s, it);
-    return 0;
+    pthread_mutex_lock(&s->lock);
+    int rc = queue_push(&s->fill, zxid, false, entry, len);
+    if (rc == 0)
+        pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 void synclog_roll(struct synclog *s)
 {
-    struct sync_item *it = calloc(1, sizeof *it);
-    if (it == NULL)
-        return; /* the log just stays in its file a while longer */
-    it->roll = true;
-    it->zxid = -1;
-    enqueue(s, it);
+    pthread_mutex_lock(&s->lock);
+    if (queue_push(&s->fill, -1, true, NULL, 0) == 0) /* else the log stays in its file longer */
+        pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void synclog_resume(struct synclog *s)
@@ -253,5 +272,7 @@ void synclog_stop(struct synclog *s)
     txnlog_writer_close(s->writer);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
+    queue_free(&s->fill);
+    queue_free(&s->mine);
     free(s);
 }
