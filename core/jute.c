@@ -166,21 +166,6 @@ static bool jute_reserve(struct jute_writer *w, size_t n)
     return true;
 }
 
-void jute_write_raw(struct jute_writer *w, const void *data, size_t len)
-{
-    if (len == 0 || !jute_reserve(w, len))
-        return;
-    memcpy(w->buf + w->len, data, len);
-    w->len += len;
-}
-
-void jute_write_bool(struct jute_writer *w, bool v)
-{
-    /* kazoo reads only 1 as true. */
-    uint8_t b = v ? 1 : 0;
-    jute_write_raw(w, &b, 1);
-}
-
 static void jute_put_int(uint8_t *b, int32_t v)
 {
     uint32_t u = (uint32_t)v;
@@ -190,20 +175,12 @@ static void jute_put_int(uint8_t *b, int32_t v)
     b[3] = (uint8_t)u;
 }
 
-void jute_write_int(struct jute_writer *w, int32_t v)
+void jute_write_raw(struct jute_writer *w, const void *data, size_t len)
 {
-    uint8_t b[4];
-    jute_put_int(b, v);
-    jute_write_raw(w, b, sizeof b);
-}
-
-void jute_write_long(struct jute_writer *w, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    uint8_t b[8];
-    for (int i = 7; i >= 0; i--, u >>= 8)
-        b[i] = (uint8_t)u;
-    jute_write_raw(w, b, sizeof b);
+    if (len == 0 || !jute_reserve(w, len))
+        return;
+    memcpy(w->buf + w->len, data, len);
+    w->len += len;
 }
 
 void jute_write_buffer(struct jute_writer *w, const void *data, int32_t len)
