@@ -271,6 +271,14 @@ static void adler32_is_zlibs(void **state)
     /* Running in pieces gives the same sum. */
     uint32_t a = txnlog_adler32(1, buf, 12345);
     assert_int_equal(txnlog_adler32(a, buf + 12345, len - 12345), slow_adler(buf, len));
+    /* Every length and alignment around the 16-byte blocks and the NMAX chunks. */
+    for (size_t n = 0; n < 80; n++)
+        for (size_t off = 0; off < 16; off++)
+            assert_int_equal(txnlog_adler32(1, buf + off, n), slow_adler(buf + off, n));
+    for (size_t n = 5552 - 33; n < 5552 + 33; n++) {
+        memset(buf, 0xff, n + 1);
+        assert_int_equal(txnlog_adler32(1, buf + 1, n), slow_adler(buf + 1, n));
+    }
     free(buf);
 }
 
