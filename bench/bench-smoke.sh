@@ -24,17 +24,25 @@ listeners = ( { name = "client"; plugin = "cnxn-nio"; address = "127.0.0.1"; por
 EOF
 "$SERVER" --config "$DIR/corral.conf" >"$DIR/server.log" 2>&1 </dev/null &
 PID=$!
-for i in $(seq 200); do
-    "$BENCH" -q -n 0 --prepare --keys 1 "127.0.0.1:$PORT" 2>/dev/null && break
-    [ "$i" = 200 ] && { echo "corral-server did not start:"; cat "$DIR/server.log"; exit 1; }
-    sleep 0.05
-done
+# The start-up probe: one create, retried every millisecond until it succeeds.
+"$BENCH" --probe 10000 --probe-write "127.0.0.1:$PORT" | grep -q '^probe serving_ms=' ||
+    { echo "corral-server did not start:"; cat "$DIR/server.log"; exit 1; }
 
 out=$("$BENCH" -q --prepare --keys 200 -n 5000 -c 4 -w 4 \
     --mix create=1,set=1,get=4,exists=1,children=1,delete=1,multi=1 "127.0.0.1:$PORT")
 echo "$out"
 grep -q '^op=total count=5000 ' <<<"$out"
 for op in create set get exists children delete multi; do grep -q "^op=$op " <<<"$out"; done
+
+# --absent --seq creates fresh znodes, each once; deleting exactly those succeeds every time.
+out=$("$BENCH" -q --absent --seq --mix create=1 --key-base 1000000 --keys 3000 -c 4 -w 4 \
+    -t 60 "127.0.0.1:$PORT")
+echo "$out"
+grep -q '^op=create count=3000 errors=0 ' <<<"$out"   # the run ends when the keys do
+grep -q '^client cpu_s=' <<<"$out"
+out=$("$BENCH" -q --seq --mix delete=1 --key-base 1000000 --keys 3000 -c 4 -w 4 -n 3000 \
+    "127.0.0.1:$PORT")
+grep -q '^op=delete count=3000 errors=0 ' <<<"$out"
 
 # A writer the tool does not know about changes versions behind its back.
 "$BENCH" -q --prepare --keys 4 -t 3 --mix set=1,get=1 -w 2 "127.0.0.1:$PORT" \
@@ -45,4 +53,6 @@ sleep 1
 if wait "$A"; then echo "a second writer went unnoticed"; exit 1; fi
 cat "$DIR/a.err"
 grep -Eq 'expected version|data differs' "$DIR/a.err"
+# The read probe: getData of key 0 (the writers above left it with 100 bytes).
+"$BENCH" --probe 2000 "127.0.0.1:$PORT" | grep -q '^probe serving_ms='
 echo "corral-bench smoke test passed"

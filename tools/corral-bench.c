@@ -19,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -139,6 +141,10 @@ struct bench {
     uint64_t count;
     double duration_s;
     bool prepare, quiet, writes, partitioned;
+    bool seq, absent;  /* --seq, --absent */
+    int probe_ms;      /* --probe: 0 = a normal run */
+    bool probe_write;  /* --probe-write */
+    uint64_t since_ns; /* --since-ns: CLOCK_REALTIME origin of the probe's clock */
     /* state */
     enum { PH_CONNECT, PH_PARENT, PH_PREPARE, PH_RUN, PH_CLOSE } phase;
     struct event_base *base;
@@ -151,6 +157,8 @@ struct bench {
     uint64_t start_ns, run_start_ns, run_end_ns, deadline_ns, last_progress_ns;
     uint64_t issued, done, done_at_progress;
     uint32_t prep_cursor, prep_created, prep_updated;
+    uint32_t seq_next;                /* --seq: the next key of the run */
+    struct rusage ru_start, ru_end;   /* this process's CPU time over the run */
     struct hist hist[OP_MIX_COUNT + 1]; /* the last is the total */
 };
 
@@ -259,9 +267,11 @@ static void hist_print(const struct hist *h, const char *name, double seconds)
 
 /* ------------------------------------------------------------------ encoding */
 
+static uint32_t key_base; /* --key-base: key i is /bench/k<key_base + i> */
+
 static int key_path(char *buf, size_t len, uint32_t key)
 {
-    return snprintf(buf, len, "/bench/k%" PRIu32, key);
+    return snprintf(buf, len, "/bench/k%" PRIu32, key_base + key);
 }
 
 /* What a request is about, for messages. */
@@ -273,7 +283,7 @@ static const char *pending_path(const struct pending *p, char *buf, size_t len)
         return "(session)";
     int n = key_path(buf, len, p->key);
     if (p->op == OP_PREP_BATCH && n > 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n, "..k%" PRIu32, p->key + p->nkeys - 1);
+        snprintf(buf + n, len - (size_t)n, "..k%" PRIu32, key_base + p->key + p->nkeys - 1);
     return buf;
 }
 
@@ -421,6 +431,8 @@ static void session_issue(struct session *s, struct pending p)
 static uint32_t pick_key(struct session *s)
 {
     struct bench *b = s->b;
+    if (b->seq) /* run_more() stops the run before the cursor passes the last key */
+        return b->seq_next++;
     uint64_t r = rng_next(&s->rng);
     if (!b->partitioned)
         return (uint32_t)(r % b->nkeys);
@@ -734,6 +746,8 @@ static bool prep_take(struct session *s, struct pending *p)
 
 static bool run_more(struct bench *b)
 {
+    if (b->seq && b->seq_next >= b->nkeys)
+        return false;
     if (b->duration_s > 0)
         return now_ns() < b->deadline_ns;
     return b->issued < b->count;
@@ -804,6 +818,7 @@ static void bench_start_prepare(struct bench *b)
 static void bench_start_run(struct bench *b)
 {
     b->phase = PH_RUN;
+    getrusage(RUSAGE_SELF, &b->ru_start);
     b->run_start_ns = b->last_progress_ns = now_ns();
     b->deadline_ns = b->run_start_ns + (uint64_t)(b->duration_s * 1e9);
     for (int i = 0; i < b->nsessions; i++)
@@ -815,6 +830,7 @@ static void bench_start_run(struct bench *b)
 static void bench_close_all(struct bench *b)
 {
     b->run_end_ns = now_ns();
+    getrusage(RUSAGE_SELF, &b->ru_end);
     b->phase = PH_CLOSE;
     for (int i = 0; i < b->nsessions; i++) {
         struct session *s = &b->sessions[i];
@@ -1038,6 +1054,196 @@ static void bench_tick(evutil_socket_t fd, short what, void *arg)
     b->last_progress_ns = now;
 }
 
+/* ------------------------------------------------------------------ start-up probe */
+
+static double tv_seconds(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool probe_write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool probe_read_all(int fd, uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads one frame into *buf (grown as needed); returns its length or -1. */
+static int32_t probe_read_frame(int fd, uint8_t **buf, size_t *cap)
+{
+    uint8_t len_be[4];
+    if (!probe_read_all(fd, len_be, 4))
+        return -1;
+    int32_t len = (int32_t)jute_get_be32(len_be);
+    if (len < 0 || len > MAX_FRAME_BYTES)
+        return -1;
+    if ((size_t)len > *cap) {
+        uint8_t *nb = realloc(*buf, (size_t)len);
+        if (nb == NULL)
+            die("out of memory");
+        *buf = nb;
+        *cap = (size_t)len;
+    }
+    return probe_read_all(fd, *buf, (size_t)len) ? len : -1;
+}
+
+/* One attempt: session, one request, closeSession. Returns true when the reply is right;
+ * otherwise says why in `why` and sets *timed_out if the server did not answer within
+ * wait_ms. Blocking sockets with a receive timeout: a probe is alone. */
+static bool probe_once(struct bench *b, struct jute_writer *w, int wait_ms, bool *timed_out,
+                       char *why, size_t why_len)
+{
+    static const uint8_t zero_passwd[ZK_PASSWD_BYTES];
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    bool ok = false;
+    int fd = socket(b->addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, b->addr->ai_addr, b->addr->ai_addrlen) != 0) {
+        snprintf(why, why_len, "connect: %s", strerror(errno));
+        goto out;
+    }
+    jute_writer_reset(w);
+    size_t frame = jute_frame_begin(w);
+    jute_write_int(w, 0);  /* protocolVersion */
+    jute_write_long(w, 0); /* lastZxidSeen */
+    jute_write_int(w, b->timeout_ms);
+    jute_write_long(w, 0); /* a new session */
+    jute_write_buffer(w, zero_passwd, ZK_PASSWD_BYTES);
+    jute_write_bool(w, false);
+    jute_frame_end(w, frame);
+    frame = jute_frame_begin(w);
+    jute_write_int(w, 1);
+    if (b->probe_write) {
+        jute_write_int(w, ZK_OP_CREATE);
+        jute_write_ustring(w, "/corral-bench-probe");
+        jute_write_buffer(w, NULL, 0);
+        put_open_persistent(w);
+    } else {
+        jute_write_int(w, ZK_OP_GETDATA);
+        put_path(w, 0);
+        jute_write_bool(w, false);
+    }
+    jute_frame_end(w, frame);
+    frame = jute_frame_begin(w);
+    jute_write_int(w, 2);
+    jute_write_int(w, ZK_OP_CLOSESESSION);
+    jute_frame_end(w, frame);
+    if (w->failed)
+        die("out of memory encoding the probe");
+    if (!probe_write_all(fd, w->buf, w->len)) {
+        snprintf(why, why_len, "send: %s", strerror(errno));
+        goto out;
+    }
+    errno = 0;
+    int32_t len = probe_read_frame(fd, &buf, &cap);
+    if (len < 0) {
+        *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+        snprintf(why, why_len, "no ConnectResponse (%s)", errno ? strerror(errno) : "closed");
+        goto out;
+    }
+    struct jute_reader r;
+    jute_reader_init(&r, buf, (size_t)len, MAX_FRAME_BYTES);
+    jute_read_int(&r);
+    int32_t timeout_ms = jute_read_int(&r);
+    if (r.failed || timeout_ms <= 0) {
+        snprintf(why, why_len, "session refused");
+        goto out;
+    }
+    for (;;) { /* skip pings and notifications */
+        errno = 0;
+        len = probe_read_frame(fd, &buf, &cap);
+        if (len < 0) {
+            *timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+            snprintf(why, why_len, "no reply (%s)", errno ? strerror(errno) : "closed");
+            goto out;
+        }
+        jute_reader_init(&r, buf, (size_t)len, MAX_FRAME_BYTES);
+        if (jute_read_int(&r) == 1)
+            break;
+    }
+    jute_read_long(&r); /* zxid */
+    int32_t err = jute_read_int(&r);
+    if (b->probe_write) {
+        ok = !r.failed && (err == ZK_OK || err == ZK_NODEEXISTS);
+    } else {
+        int32_t n = err == ZK_OK ? jute_read_buffer(&r, NULL) : -1;
+        ok = !r.failed && err == ZK_OK && n == b->data_bytes;
+        if (!ok && !r.failed && err == ZK_OK)
+            snprintf(why, why_len, "getData returned %" PRId32 " bytes, not %d", n, b->data_bytes);
+    }
+    if (!ok && why[0] == '\0')
+        snprintf(why, why_len, "reply %s (%" PRId32 ")", err_name(err), err);
+    if (ok) /* wait for the closeSession reply, so no session outlives the probe */
+        (void)probe_read_frame(fd, &buf, &cap);
+out:
+    close(fd);
+    free(buf);
+    return ok;
+}
+
+/* An attempt waits PROBE_FIRST_WAIT_MS for the replies, twice as long after each attempt that
+ * timed out, up to --timeout-ms. ZooKeeper 3.8 accepts connections before it serves and holds
+ * a session opened then until the client gives up, so a long first wait would measure the
+ * client's patience; a server that is slow to answer still gets as long as --timeout-ms. */
+#define PROBE_FIRST_WAIT_MS 50
+
+static int probe_main(struct bench *b)
+{
+    struct jute_writer w;
+    jute_writer_init(&w);
+    uint64_t origin = b->since_ns ? b->since_ns : realtime_ns();
+    uint64_t limit = realtime_ns() + (uint64_t)b->probe_ms * 1000000u;
+    int wait_ms = PROBE_FIRST_WAIT_MS < b->timeout_ms ? PROBE_FIRST_WAIT_MS : b->timeout_ms;
+    char why[256] = "";
+    for (int attempt = 1;; attempt++) {
+        bool timed_out = false;
+        why[0] = '\0';
+        if (probe_once(b, &w, wait_ms, &timed_out, why, sizeof why)) {
+            printf("probe serving_ms=%.1f attempts=%d\n",
+                   (double)(realtime_ns() - origin) / 1e6, attempt);
+            jute_writer_free(&w);
+            return 0;
+        }
+        if (realtime_ns() > limit)
+            die("%s not serving after %d ms (%d attempts; last: %s)", b->target, b->probe_ms,
+                attempt, why);
+        if (timed_out)
+            wait_ms = wait_ms * 2 < b->timeout_ms ? wait_ms * 2 : b->timeout_ms;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+}
+
 /* ------------------------------------------------------------------ options */
 
 static const char usage_text[] =
@@ -1059,14 +1265,33 @@ static const char usage_text[] =
     "  --timeout-ms MS  session timeout to ask for; also the longest wait for a reply\n"
     "                   (default 10000)\n"
     "  --seed S         random seed (default 1)\n"
+    "  --key-base B     key i is /bench/k<B+i> (default 0): separate key ranges for\n"
+    "                   runs or processes that must not share keys\n"
+    "  --seq            the run takes keys in order, each once, and ends (early if -t)\n"
+    "                   after the last: create or delete every key of a range once\n"
+    "  --absent         assume the keys do not exist (default: they exist); with --seq\n"
+    "                   and --mix create=1, every request creates a new znode\n"
     "  -q               no progress lines on stderr\n"
+    "\n"
+    "Start-up probe (instead of a run):\n"
+    "  --probe MS       connect, open a session and send one request, again every\n"
+    "                   millisecond until the reply is right or MS ms have passed;\n"
+    "                   the request is getData of key 0, which must return -d bytes;\n"
+    "                   an attempt waits 50 ms for its replies, twice as long after\n"
+    "                   each attempt that timed out, at most --timeout-ms\n"
+    "  --probe-write    the probe creates /corral-bench-probe instead (OK or NODEEXISTS)\n"
+    "  --since-ns T     count the probe's time from T (CLOCK_REALTIME ns, date +%s%N)\n"
+    "                   instead of from its own start\n"
     "\n"
     "Without --prepare every key is assumed to exist with -d bytes. When the mix writes, each\n"
     "session owns the keys i with i % N == its index, so every reply has one right answer:\n"
     "any other answer (err code, order, data, version, length) ends the run with status 1.\n"
     "Output, one line per op used and a total (errors: expected non-OK replies, e.g. NONODE\n"
     "for a get after a delete, or a multi whose check failed):\n"
-    "  op=get count=N errors=0 ops_per_s=.. p50_us=.. p99_us=.. p999_us=.. max_us=..\n";
+    "  op=get count=N errors=0 ops_per_s=.. p50_us=.. p99_us=.. p999_us=.. max_us=..\n"
+    "and this process's CPU time over the run (cpu_s/run_s > 0.9: the client is the limit):\n"
+    "  client cpu_s=.. run_s=..\n"
+    "A probe prints: probe serving_ms=.. attempts=N\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -1138,7 +1363,20 @@ static void parse_target(struct bench *b, const char *target)
 
 static void parse_args(struct bench *b, int argc, char **argv)
 {
-    enum { OPT_KEYS = 256, OPT_MIX, OPT_PREPARE, OPT_BATCH, OPT_TIMEOUT, OPT_SEED };
+    enum {
+        OPT_KEYS = 256,
+        OPT_MIX,
+        OPT_PREPARE,
+        OPT_BATCH,
+        OPT_TIMEOUT,
+        OPT_SEED,
+        OPT_KEY_BASE,
+        OPT_SEQ,
+        OPT_ABSENT,
+        OPT_PROBE,
+        OPT_PROBE_WRITE,
+        OPT_SINCE,
+    };
     static const struct option longopts[] = {
         {"keys", required_argument, NULL, OPT_KEYS},
         {"mix", required_argument, NULL, OPT_MIX},
@@ -1146,6 +1384,12 @@ static void parse_args(struct bench *b, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"seed", required_argument, NULL, OPT_SEED},
+        {"key-base", required_argument, NULL, OPT_KEY_BASE},
+        {"seq", no_argument, NULL, OPT_SEQ},
+        {"absent", no_argument, NULL, OPT_ABSENT},
+        {"probe", required_argument, NULL, OPT_PROBE},
+        {"probe-write", no_argument, NULL, OPT_PROBE_WRITE},
+        {"since-ns", required_argument, NULL, OPT_SINCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1198,6 +1442,24 @@ static void parse_args(struct bench *b, int argc, char **argv)
         case OPT_SEED:
             seed = parse_num("--seed", optarg, 0, UINT64_MAX);
             break;
+        case OPT_KEY_BASE:
+            key_base = (uint32_t)parse_num("--key-base", optarg, 0, INT32_MAX);
+            break;
+        case OPT_SEQ:
+            b->seq = true;
+            break;
+        case OPT_ABSENT:
+            b->absent = true;
+            break;
+        case OPT_PROBE:
+            b->probe_ms = (int)parse_num("--probe", optarg, 1, 3600000);
+            break;
+        case OPT_PROBE_WRITE:
+            b->probe_write = true;
+            break;
+        case OPT_SINCE:
+            b->since_ns = parse_num("--since-ns", optarg, 1, UINT64_MAX);
+            break;
         case 'h':
             fputs(usage_text, stdout);
             exit(0);
@@ -1210,9 +1472,14 @@ static void parse_args(struct bench *b, int argc, char **argv)
     parse_target(b, optind < argc ? argv[optind] : "127.0.0.1:2181");
     if (have_n && b->duration_s > 0)
         usage_error("-n and -t exclude each other");
+    if ((uint64_t)key_base + b->nkeys > INT32_MAX)
+        usage_error("--key-base + --keys is more than %d", INT32_MAX);
+    if (b->probe_ms > 0)
+        return; /* the probe needs none of the run's state */
     if (b->count == 0 && !b->prepare && b->duration_s <= 0)
         usage_error("-n 0 does nothing without --prepare");
-    b->partitioned = b->writes;
+    /* With --seq every key gets one request, so it has one writer without partitions. */
+    b->partitioned = b->writes && !b->seq;
     if (b->partitioned && b->nkeys < (uint32_t)b->nsessions)
         usage_error("a mix with writes gives each session its own keys: --keys %" PRIu32
                     " is less than -c %d",
@@ -1230,7 +1497,8 @@ static void parse_args(struct bench *b, int argc, char **argv)
     if (b->keys == NULL || b->scratch == NULL || b->sessions == NULL)
         die("out of memory for %" PRIu32 " keys", b->nkeys);
     for (uint32_t i = 0; i < b->nkeys; i++)
-        b->keys[i] = (struct key_state){0, -1, KEY_PRESENT | KEY_ASSUMED};
+        b->keys[i] = b->absent ? (struct key_state){0, -1, KEY_ASSUMED}
+                               : (struct key_state){0, -1, KEY_PRESENT | KEY_ASSUMED};
     for (int i = 0; i < b->nsessions; i++) {
         struct session *s = &b->sessions[i];
         s->b = b;
@@ -1249,6 +1517,8 @@ int main(int argc, char **argv)
     static struct bench bench; /* the histograms are large */
     struct bench *b = &bench;
     parse_args(b, argc, argv);
+    if (b->probe_ms > 0)
+        return probe_main(b);
     b->base = event_base_new();
     if (b->base == NULL)
         die("cannot create an event loop");
@@ -1275,8 +1545,13 @@ int main(int argc, char **argv)
     for (int op = 0; op < OP_MIX_COUNT; op++)
         if (b->hist[op].count > 0)
             hist_print(&b->hist[op], op_names[op], seconds);
-    if (b->count > 0 || b->duration_s > 0) /* not after -n 0 (prepare only) */
+    if (b->count > 0 || b->duration_s > 0) { /* not after -n 0 (prepare only) */
         hist_print(&b->hist[OP_MIX_COUNT], "total", seconds);
+        printf("client cpu_s=%.2f run_s=%.2f\n",
+               tv_seconds(&b->ru_end.ru_utime) - tv_seconds(&b->ru_start.ru_utime) +
+                   tv_seconds(&b->ru_end.ru_stime) - tv_seconds(&b->ru_start.ru_stime),
+               seconds);
+    }
 
     event_free(b->tick);
     for (int i = 0; i < b->nsessions; i++) {
