@@ -210,7 +210,31 @@ struct snap_out {
     size_t summed; /* buf[0, summed) is already in adler */
     uint32_t adler;
     int err;
+    off_t written, flushing; /* bytes written; where the chunk being written back starts */
 };
+
+/* A snapshot of 1M znodes is ~180 MB. Left to the final fsync, its writeback queues ahead of
+ * the transaction log's fdatasync on the same disk (and, on ext4, in the same journal commit),
+ * and every write waits tens of milliseconds. So the writer starts writeback of each chunk as
+ * it is written and waits for the chunk before: never more than two chunks are dirty. */
+#define SNAP_WRITEBACK_CHUNK ((off_t)8 << 20)
+
+static void snap_out_pace(struct snap_out *o)
+{
+#if defined(SYNC_FILE_RANGE_WRITE)
+    off_t start = o->flushing + SNAP_WRITEBACK_CHUNK; /* the chunk after the one in flight */
+    if (o->written - start < SNAP_WRITEBACK_CHUNK)
+        return;
+    /* Errors are ignored: this only paces the writeback, the final fsync is what counts. */
+    (void)sync_file_range(o->fd, start, o->written - start, SYNC_FILE_RANGE_WRITE);
+    (void)sync_file_range(o->fd, o->flushing, start - o->flushing,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER);
+    o->flushing = start;
+#else
+    (void)o;
+#endif
+}
 
 static void snap_out_sum(struct snap_out *o)
 {
@@ -223,14 +247,16 @@ static void snap_out_flush(struct snap_out *o)
     snap_out_sum(o);
     for (size_t off = 0; off < o->len && o->err == 0;) {
         ssize_t n = write(o->fd, o->buf + off, o->len - off);
-        if (n > 0)
+        if (n > 0) {
             off += (size_t)n;
-        else if (n == 0)
+            o->written += n;
+        } else if (n == 0)
             o->err = -EIO;
         else if (errno != EINTR)
             o->err = -errno;
     }
     o->len = o->summed = 0;
+    snap_out_pace(o);
 }
 
 static void snap_put(struct snap_out *o, const void *p, size_t n)
