@@ -21,6 +21,10 @@ struct eph_session {
 struct datatree {
     struct znode **buckets; /* chained through znode.hash_next */
     size_t nbuckets;        /* a power of two */
+    /* While the table grows, the previous one: its buckets [moved, nold) are still to be moved
+     * into `buckets`, a few per write (dt_migrate), so no write rehashes the whole tree. */
+    struct znode **old;
+    size_t nold, moved;
     size_t nnodes;          /* distinct nodes, the root once */
     struct eph_session **eph_buckets;
     size_t eph_nbuckets;
@@ -264,14 +268,25 @@ enum znode_kind znode_kind(const struct znode *n)
 
 /* Nodes keep their hash: a chain is walked without touching other nodes' paths (another
  * cache line each), and growing the table reads no path at all. */
-static struct znode **dt_slot(const struct datatree *t, const char *path, size_t len)
+static struct znode **dt_chain_find(struct znode **pp, uint32_t h, const char *path, size_t len)
 {
-    uint32_t h = (uint32_t)dt_hash_path(path, len);
-    struct znode **pp = &t->buckets[h & (t->nbuckets - 1)];
     while (*pp != NULL && ((*pp)->hash != h || (*pp)->path_len != len ||
                            memcmp((*pp)->path, path, len) != 0))
         pp = &(*pp)->hash_next;
     return pp;
+}
+
+/* The link that points to path's node, or the empty end of its chain in the current table
+ * (where a new node goes) when there is none. */
+static struct znode **dt_slot(const struct datatree *t, const char *path, size_t len)
+{
+    uint32_t h = (uint32_t)dt_hash_path(path, len);
+    if (t->old != NULL && (h & (t->nold - 1)) >= t->moved) {
+        struct znode **pp = dt_chain_find(&t->old[h & (t->nold - 1)], h, path, len);
+        if (*pp != NULL)
+            return pp;
+    }
+    return dt_chain_find(&t->buckets[h & (t->nbuckets - 1)], h, path, len);
 }
 
 void datatree_prefetch(const struct datatree *t, const char *path, size_t len, bool node)
@@ -289,38 +304,83 @@ struct znode *datatree_get(const struct datatree *t, const char *path, size_t le
     return *dt_slot(t, path, len);
 }
 
-static void dt_resize_table(struct datatree *t, size_t nb)
+static void dt_move_chain(struct datatree *t, struct znode *n)
 {
+    while (n != NULL) {
+        struct znode *next = n->hash_next;
+        struct znode **head = &t->buckets[n->hash & (t->nbuckets - 1)];
+        n->hash_next = *head;
+        *head = n;
+        n = next;
+    }
+}
+
+/* Moves up to `steps` buckets of the previous table (all of them for SIZE_MAX). */
+static void dt_migrate(struct datatree *t, size_t steps)
+{
+    if (t->old == NULL)
+        return;
+    for (; steps > 0 && t->moved < t->nold; steps--)
+        dt_move_chain(t, t->old[t->moved++]);
+    if (t->moved == t->nold) {
+        free(t->old);
+        t->old = NULL;
+        t->nold = t->moved = 0;
+    }
+}
+
+/* Two buckets per write: a migration started at N nodes is done N/2 writes later, long before
+ * the table (now 2N buckets) must grow again. */
+#define DT_MIGRATE_STEPS 2
+
+/* A new table of nb buckets; the current one becomes `old`, moved over later writes. */
+static void dt_start_resize(struct datatree *t, size_t nb)
+{
+    dt_migrate(t, SIZE_MAX);
     struct znode **b = calloc(nb, sizeof(*b));
     if (b == NULL)
         return; /* a fuller table is slower, not wrong */
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        struct znode *n = t->buckets[i];
-        while (n != NULL) {
-            struct znode *next = n->hash_next;
-            size_t s = n->hash & (nb - 1);
-            n->hash_next = b[s];
-            b[s] = n;
-            n = next;
-        }
-    }
-    free(t->buckets);
+    t->old = t->buckets;
+    t->nold = t->nbuckets;
+    t->moved = 0;
     t->buckets = b;
     t->nbuckets = nb;
 }
 
-static void dt_grow_table(struct datatree *t)
+/* After every insert and delete: one more step of a migration, or the start of one. */
+static void dt_table_changed(struct datatree *t)
 {
-    dt_resize_table(t, t->nbuckets * 2);
+    dt_migrate(t, DT_MIGRATE_STEPS);
+    if (t->nnodes > t->nbuckets && t->old == NULL)
+        dt_start_resize(t, t->nbuckets * 2);
 }
 
+/* A snapshot load knows its node count: one table of the right size, filled directly. */
 void datatree_reserve(struct datatree *t, size_t nodes)
 {
     size_t nb = t->nbuckets;
     while (nb < nodes && nb < ((size_t)1 << 40))
         nb *= 2;
-    if (nb > t->nbuckets)
-        dt_resize_table(t, nb);
+    if (nb > t->nbuckets) {
+        dt_start_resize(t, nb);
+        dt_migrate(t, SIZE_MAX);
+    }
+}
+
+/* Every node of the table, also those still in the previous one. */
+static void dt_table_each(const struct datatree *t, void (*fn)(struct znode *n, void *arg),
+                          void *arg)
+{
+    for (size_t i = 0; t->buckets != NULL && i < t->nbuckets; i++)
+        for (struct znode *n = t->buckets[i], *next; n != NULL; n = next) {
+            next = n->hash_next; /* fn may free n (datatree_free) */
+            fn(n, arg);
+        }
+    for (size_t i = t->moved; t->old != NULL && i < t->nold; i++)
+        for (struct znode *n = t->old[i], *next; n != NULL; n = next) {
+            next = n->hash_next;
+            fn(n, arg);
+        }
 }
 
 /* ---- children ---- */
@@ -476,6 +536,12 @@ static void dt_node_free(struct znode *n)
     free(n);
 }
 
+static void dt_node_free_cb(struct znode *n, void *arg)
+{
+    (void)arg;
+    dt_node_free(n);
+}
+
 /* Copies data into a fresh buffer; *copy is NULL for null or empty data. */
 static int dt_copy_data(const uint8_t *data, int32_t data_len, uint8_t **copy)
 {
@@ -494,8 +560,8 @@ static void dt_table_insert(struct datatree *t, struct znode *n)
     struct znode **pp = &t->buckets[n->hash & (t->nbuckets - 1)];
     n->hash_next = *pp;
     *pp = n;
-    if (++t->nnodes > t->nbuckets)
-        dt_grow_table(t);
+    t->nnodes++;
+    dt_table_changed(t);
 }
 
 /* A system node with all-zero Stat and empty (not null) data, under `parent`. */
@@ -557,14 +623,7 @@ void datatree_free(struct datatree *t)
 {
     if (t == NULL)
         return;
-    for (size_t i = 0; t->buckets != NULL && i < t->nbuckets; i++) {
-        struct znode *n = t->buckets[i];
-        while (n != NULL) {
-            struct znode *next = n->hash_next;
-            dt_node_free(n);
-            n = next;
-        }
-    }
+    dt_table_each(t, dt_node_free_cb, NULL);
     for (size_t i = 0; t->eph_buckets != NULL && i < t->eph_nbuckets; i++) {
         struct eph_session *s = t->eph_buckets[i];
         while (s != NULL) {
@@ -574,6 +633,7 @@ void datatree_free(struct datatree *t)
         }
     }
     free(t->buckets);
+    free(t->old);
     free(t->eph_buckets);
     for (size_t i = 0; i < t->n_quota; i++)
         free(t->quota_paths[i]);
@@ -663,8 +723,8 @@ int datatree_create(struct datatree *t, const char *path, size_t len, const uint
     /* Nothing above touched the table, so the empty slot dt_slot found is still the chain's
      * end: link there instead of hashing the path again. */
     *slot = n;
-    if (++t->nnodes > t->nbuckets)
-        dt_grow_table(t);
+    t->nnodes++;
+    dt_table_changed(t);
     t->data_size += dt_node_size(n);
     /* Quotas (zkCli setquota): a limits node makes its path tracked; a stats node starts
      * with the subtree's usage; every change below a tracked path updates it. */
@@ -710,6 +770,7 @@ int datatree_delete(struct datatree *t, const char *path, size_t len, int64_t zx
     dt_quota_update(t, path, len, -1, n->data_len > 0 ? -(int64_t)n->data_len : 0);
     *slot = n->hash_next;
     t->nnodes--;
+    dt_table_changed(t);
     t->data_size -= dt_node_size(n);
     struct znode *parent = n->parent;
     dt_child_remove(parent, n);
@@ -789,9 +850,7 @@ bool datatree_loaded_reapable(const struct datatree *t)
 
 void datatree_each(const struct datatree *t, void (*fn)(struct znode *n, void *arg), void *arg)
 {
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (struct znode *n = t->buckets[i]; n != NULL; n = n->hash_next)
-            fn(n, arg);
+    dt_table_each(t, fn, arg);
 }
 
 int64_t datatree_descendants(const struct znode *n)

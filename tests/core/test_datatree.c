@@ -505,6 +505,39 @@ static void each_visits_every_node_once(void **state)
     assert_int_equal(datatree_node_count(t), 7);
 }
 
+/* The table grows a few buckets per write: lookups, deletes, walks and datatree_reserve must
+ * see every node whether its bucket has moved yet or not. */
+static void growing_table_keeps_every_node_reachable(void **state)
+{
+    struct datatree *t = *state;
+    enum { N = 9000 };
+    char path[32];
+    create(t, "/g", 1);
+    for (int i = 0; i < N; i++) {
+        snprintf(path, sizeof(path), "/g/n%d", i);
+        create(t, path, 2 + i);
+        if (i % 3 == 2) { /* deletes step the migration too */
+            snprintf(path, sizeof(path), "/g/n%d", i - 1);
+            del(t, path, 2 + i);
+        }
+        if (i % 250 != 0)
+            continue;
+        for (int k = 0; k <= i; k++) {
+            snprintf(path, sizeof(path), "/g/n%d", k);
+            if (k % 3 == 1 && k < i)
+                assert_null(get(t, path));
+            else
+                assert_non_null(get(t, path));
+        }
+        int seen = 0;
+        datatree_each(t, count_node, &seen);
+        assert_int_equal(seen, datatree_node_count(t) - 1); /* the root's alias */
+        if (i == 6000)
+            datatree_reserve(t, 50000); /* finishes a migration, then resizes at once */
+    }
+    assert_int_equal(get(t, "/g")->num_children, N - N / 3);
+}
+
 static void many_children_keep_consistent_indexes(void **state)
 {
     struct datatree *t = *state;
@@ -565,6 +598,7 @@ int main(void)
         T(many_sessions),
         T(each_visits_every_node_once),
         T(many_children_keep_consistent_indexes),
+        T(growing_table_keeps_every_node_reachable),
     };
 #undef T
     return cmocka_run_group_tests_name("datatree", tests, NULL, NULL);
