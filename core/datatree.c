@@ -25,6 +25,7 @@ struct datatree {
      * into `buckets`, a few per write (dt_migrate), so no write rehashes the whole tree. */
     struct znode **old;
     size_t nold, moved;
+    bool bulk; /* datatree_bulk_load: grow in one step, nobody waits for a write */
     size_t nnodes;          /* distinct nodes, the root once */
     struct eph_session **eph_buckets;
     size_t eph_nbuckets;
@@ -351,8 +352,16 @@ static void dt_start_resize(struct datatree *t, size_t nb)
 static void dt_table_changed(struct datatree *t)
 {
     dt_migrate(t, DT_MIGRATE_STEPS);
-    if (t->nnodes > t->nbuckets && t->old == NULL)
+    if (t->nnodes > t->nbuckets && t->old == NULL) {
         dt_start_resize(t, t->nbuckets * 2);
+        if (t->bulk) /* one pass is cheaper than lookups probing two tables meanwhile */
+            dt_migrate(t, SIZE_MAX);
+    }
+}
+
+void datatree_bulk_load(struct datatree *t, bool on)
+{
+    t->bulk = on;
 }
 
 /* A snapshot load knows its node count: one table of the right size, filled directly. */

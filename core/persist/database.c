@@ -305,7 +305,9 @@ int database_open(struct server *srv, char *err, size_t err_len)
     struct txnlog_replay_stats st;
     memset(&st, 0, sizeof st);
     srv->replaying = true;
+    datatree_bulk_load(srv->tree, true);
     int rc = txnlog_replay(log_dir, snap_zxid, true, replay_one, srv, &st, err, err_len);
+    datatree_bulk_load(srv->tree, false);
     srv->replaying = false;
     if (rc < 0)
         return -1;
