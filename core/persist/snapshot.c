@@ -768,7 +768,7 @@ static bool snap_peek_node(const struct snap_in *in, size_t off, const uint8_t *
     if (off > in->len || in->len - off < 4)
         return false;
     int32_t pl = (int32_t)snap_get_be32(in->base + off);
-    if (pl <= 0 || (size_t)pl > in->len - off - 4)
+    if (pl < 0 || (size_t)pl > in->len - off - 4) /* the root's path is "" */
         return false;
     *path = in->base + off + 4;
     *path_len = pl;
