@@ -133,15 +133,13 @@ static void dt_quota_update(struct datatree *t, const char *p, size_t len, int64
         dt_stats_write(t, q, c + dcount, b + dbytes);
 }
 
-/* Nodes and data bytes of the subtree at top, walked without recursion (a tree can be as deep
- * as a path is long) through parent pointers and each node's place among its siblings. */
-static void dt_subtree_counts(const struct znode *top, int64_t *count, int64_t *bytes)
+/* fn on top and every node below it, walked without recursion (a tree can be as deep as a
+ * path is long) through parent pointers and each node's place among its siblings. */
+static void dt_each_below(struct znode *top, void (*fn)(struct znode *n, void *arg), void *arg)
 {
-    *count = 1 + top->descendants;
-    *bytes = 0;
-    const struct znode *n = top;
+    struct znode *n = top;
     for (;;) {
-        *bytes += n->data_len > 0 ? n->data_len : 0;
+        fn(n, arg);
         if (n->num_children > 0) {
             n = n->children[0];
             continue;
@@ -154,11 +152,24 @@ static void dt_subtree_counts(const struct znode *top, int64_t *count, int64_t *
     }
 }
 
+static void dt_add_data_bytes(struct znode *n, void *arg)
+{
+    *(int64_t *)arg += n->data_len > 0 ? n->data_len : 0;
+}
+
+/* Nodes and data bytes of the subtree at top. */
+static void dt_subtree_counts(struct znode *top, int64_t *count, int64_t *bytes)
+{
+    *count = 1 + top->descendants;
+    *bytes = 0;
+    dt_each_below(top, dt_add_data_bytes, bytes);
+}
+
 /* Writes the current usage of quota path `real` into its zookeeper_stats node. */
 static void dt_stats_recompute(struct datatree *t, const char *real, size_t real_len)
 {
     int64_t c = 0, b = 0;
-    const struct znode *rn = datatree_get(t, real, real_len);
+    struct znode *rn = datatree_get(t, real, real_len);
     if (rn != NULL)
         dt_subtree_counts(rn, &c, &b);
     dt_stats_write(t, real, c, b);
@@ -181,24 +192,6 @@ static void dt_quota_scan(struct znode *n, void *arg)
     size_t real_len;
     if (dt_quota_node(n->path, n->path_len, "zookeeper_limits", &real, &real_len))
         dt_quota_add_path(t, real, real_len);
-}
-
-/* fn on top and every node below it, without recursion (as dt_subtree_counts). */
-static void dt_each_below(struct znode *top, void (*fn)(struct znode *n, void *arg), void *arg)
-{
-    struct znode *n = top;
-    for (;;) {
-        fn(n, arg);
-        if (n->num_children > 0) {
-            n = n->children[0];
-            continue;
-        }
-        while (n != top && n->index_in_parent + 1 >= n->parent->num_children)
-            n = n->parent;
-        if (n == top)
-            return;
-        n = n->parent->children[n->index_in_parent + 1];
-    }
 }
 
 void datatree_quota_refresh(struct datatree *t)
