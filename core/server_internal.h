@@ -105,6 +105,7 @@ struct server {
     bool replaying;               /* applying the log at start-up: tolerate what is there */
     int64_t snapshot_zxid;
     uint64_t snapshot_started_ms;
+    int64_t trim_peak_nodes;      /* the most znodes at a snapshot since memory was last trimmed */
     struct change **changes;      /* outstanding changes (prep's view ahead of the tree), */
     size_t changes_head, n_changes, changes_cap; /* a FIFO in zxid order */
     struct change_index *change_index;

@@ -3,6 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +138,23 @@ static void kill_orphan_ephemerals(struct server *srv)
     free(os.paths);
 }
 
+/* fork() copies the page table of every resident page, and malloc keeps what a mass delete
+ * freed resident: after 500k creates and deletes, forks for a 10k-znode tree took 3-4 ms. So
+ * once the tree has lost a quarter of its znodes since its peak, free memory goes back to the
+ * kernel (malloc_trim: MADV_DONTNEED on free pages) before the fork. */
+static void trim_before_fork(struct server *srv)
+{
+    int64_t nodes = datatree_node_count(srv->tree);
+    if (nodes > srv->trim_peak_nodes)
+        srv->trim_peak_nodes = nodes;
+#if defined(__GLIBC__)
+    if (nodes < srv->trim_peak_nodes / 4 * 3) {
+        malloc_trim(0);
+        srv->trim_peak_nodes = nodes;
+    }
+#endif
+}
+
 /* Writes snapshot.<zxid> from a forked child, so the loop keeps serving: the child sees the
  * tree as it was at fork time, copy-on-write. */
 static void snapshot_begin(struct server *srv)
@@ -151,6 +171,7 @@ static void snapshot_begin(struct server *srv)
     if (srv->synclog != NULL)
         synclog_roll(srv->synclog); /* replay from the snapshot starts in the new file */
     uint64_t start = server_mono_ms();
+    trim_before_fork(srv);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
