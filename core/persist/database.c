@@ -40,23 +40,26 @@ static int make_dir(const char *path, char *err, size_t err_len)
     return -1;
 }
 
-/* A snapshot.<zxid>.tmp is a snapshot whose writer died before its rename: never complete. */
-static void remove_partial_snapshots(const char *snap_dir)
+/* A snapshot.<zxid>.tmp is a snapshot whose writer died before its rename, a tmp.log.<zxid>
+ * a log file whose server died before its header was in place: neither is ever complete. */
+static void remove_unfinished_files(const char *dir)
 {
-    DIR *d = opendir(snap_dir);
+    DIR *d = opendir(dir);
     if (d == NULL)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "snapshot.", 9) != 0 || len < 4 ||
-            strcmp(e->d_name + len - 4, ".tmp") != 0)
+        bool snap = strncmp(e->d_name, "snapshot.", 9) == 0 && len >= 4 &&
+                    strcmp(e->d_name + len - 4, ".tmp") == 0;
+        bool log = strncmp(e->d_name, TXNLOG_TMP_PREFIX, strlen(TXNLOG_TMP_PREFIX)) == 0;
+        if (!snap && !log)
             continue;
         char path[4400];
-        snprintf(path, sizeof path, "%s/%s", snap_dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) == 0)
-            log_info("database", "removed %s, left by a snapshot writer that did not finish",
-                     path);
+            log_info("database", "removed %s, left by a %s that did not finish", path,
+                     snap ? "snapshot writer" : "log roll");
     }
     closedir(d);
 }
@@ -266,7 +269,9 @@ int database_open(struct server *srv, char *err, size_t err_len)
         (make_dir(srv->cfg->data_log_dir, err, err_len) || make_dir(log_dir, err, err_len)))
         return -1;
     uint64_t start = server_mono_ms();
-    remove_partial_snapshots(snap_dir);
+    remove_unfinished_files(snap_dir);
+    if (strcmp(log_dir, snap_dir) != 0)
+        remove_unfinished_files(log_dir);
 
     /* 1. the newest snapshot that loads */
     int64_t *snaps = NULL;

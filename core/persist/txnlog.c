@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -684,11 +685,20 @@ static int file_create(struct txnlog_writer *w, int64_t zxid, struct txnlog_file
     if (f == NULL)
         return -ENOMEM;
     snprintf(f->path, path_len, "%s/log.%" PRIx64, w->dir, (uint64_t)zxid);
-    /* O_TRUNC: a file of this name can only hold a torn first record (A.3). */
-    f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* The header is written under a name ZooKeeper does not read (TXNLOG_TMP_PREFIX) and the
+     * file renamed after it: killed in between, the server leaves no 0-byte or headless
+     * log.<zxid>, which ZooKeeper 3.8 refuses to start with (A.16). The rename replaces a
+     * log.<zxid> of the same name, which can only hold a torn first record (A.3). */
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s/" TXNLOG_TMP_PREFIX "%" PRIx64, w->dir, (uint64_t)zxid) >=
+        (int)sizeof tmp) {
+        free(f);
+        return -ENAMETOOLONG;
+    }
+    f->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
         int rc = -errno;
-        log_warn("txnlog", "cannot create %s: %s", f->path, strerror(-rc));
+        log_warn("txnlog", "cannot create %s: %s", tmp, strerror(-rc));
         free(f);
         return rc;
     }
@@ -697,10 +707,14 @@ static int file_create(struct txnlog_writer *w, int64_t zxid, struct txnlog_file
     put_be32(hdr + 4, FILE_VERSION);
     put_be64(hdr + 8, 0); /* dbid */
     int rc = pwrite_all(f->fd, hdr, sizeof hdr, 0);
+    const char *step = "write the header of";
+    if (rc == 0 && rename(tmp, f->path) != 0) {
+        rc = -errno;
+        step = "rename";
+    }
     if (rc != 0) {
-        /* Neither a 0-byte file nor a partial header may stay (A.16). */
-        log_warn("txnlog", "cannot write the header of %s: %s", f->path, strerror(-rc));
-        unlink(f->path);
+        log_warn("txnlog", "cannot %s %s: %s", step, tmp, strerror(-rc));
+        unlink(tmp);
         close(f->fd);
         free(f);
         return rc;

@@ -11,6 +11,9 @@
 #include "txn.h"
 
 #define TXNLOG_MAGIC 0x5A4B4C47 /* "ZKLG" */
+/* A new log file is written here first, then renamed to log.<zxid>; a leftover is removed at
+ * start-up. ZooKeeper reads only names of the form log.<hex>. */
+#define TXNLOG_TMP_PREFIX "tmp.log."
 
 /* --- record bodies ------------------------------------------------------------------------ */
 

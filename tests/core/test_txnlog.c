@@ -1356,6 +1356,25 @@ static void a_header_only_file_is_fine(void **state)
 
 /* --- failed appends and commits ----------------------------------------------------------- */
 
+/* A new log file is written under tmp.log.<zxid> and renamed once its header is in: by its
+ * name it is never 0 bytes, which ZooKeeper 3.8 refuses to start with (A.16). */
+static void a_new_log_file_has_its_header_when_it_appears(void **state)
+{
+    struct fixture *fx = *state;
+    char err[256];
+    struct txnlog_writer *lw = txnlog_writer_open(fx->dir, 0, err, sizeof err);
+    assert_non_null(lw);
+    assert_int_equal(append_setdata(lw, 7), 0); /* creates log.7; nothing committed yet */
+    char path[256];
+    path_of(fx, "log.7", path, sizeof path);
+    assert_int_equal(file_size(path), 16);
+    path_of(fx, "tmp.log.7", path, sizeof path);
+    assert_false(exists(path));
+    assert_int_equal(count_files(fx->dir), 1);
+    assert_int_equal(txnlog_commit(lw, true), 0);
+    txnlog_writer_close(lw);
+}
+
 static void a_failed_append_drops_the_uncommitted_batch(void **state)
 {
     struct fixture *fx = *state;
@@ -1563,6 +1582,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_newest_file_without_header_is_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_header_only_file_is_fine, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_new_log_file_has_its_header_when_it_appears, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_failed_append_drops_the_uncommitted_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_failed_commit_leaves_no_partial_record, setup, teardown),

@@ -166,6 +166,26 @@ class PersistenceTests(pl.PersistCase):
 
 
     # ------------------------------------------------------------------------------------
+    def test_leftover_files_of_unfinished_writes_are_removed(self):
+        """A log roll or a snapshot writer killed half way leaves tmp.log.<zxid> or
+        snapshot.<zxid>.tmp, 0 bytes at worst. corral removes them at start-up; ZooKeeper
+        must start on such a directory too (it reads only log.<hex>), leaving them."""
+        srv = self.start()
+        c = self.raw()
+        base = self.unique()
+        pl.check_ok(c.create(base, b"kept"), "create")
+        srv.stop()
+        v2 = os.path.join(srv.data_dir, "version-2")
+        leftovers = [os.path.join(v2, n) for n in ("tmp.log.7f", "snapshot.7f.tmp")]
+        for path in leftovers:
+            open(path, "wb").close()
+        srv.start()
+        if harness.target() == "corral":
+            for path in leftovers:
+                self.assertFalse(os.path.exists(path), "%s left in place" % path)
+        self.assertEqual(self.raw().get_data(base).value[0], b"kept")
+
+    # ------------------------------------------------------------------------------------
     def test_memory_of_a_mass_delete_goes_back_to_the_system(self):
         """corral only: a fork copies the page table of every resident page, so once the tree
         has lost a quarter of its znodes, freed memory is given back before the next
