@@ -964,19 +964,25 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void session_send_connect(struct session *s)
+/* A framed ConnectRequest for a new session. */
+static void put_connect_request(struct jute_writer *w, int timeout_ms)
 {
-    struct jute_writer *w = &s->w;
     static const uint8_t zero_passwd[ZK_PASSWD_BYTES];
-    jute_writer_reset(w);
     size_t frame = jute_frame_begin(w);
     jute_write_int(w, 0);  /* protocolVersion */
     jute_write_long(w, 0); /* lastZxidSeen */
-    jute_write_int(w, s->b->timeout_ms);
+    jute_write_int(w, timeout_ms);
     jute_write_long(w, 0); /* sessionId: a new session */
     jute_write_buffer(w, zero_passwd, ZK_PASSWD_BYTES);
     jute_write_bool(w, false); /* readOnly */
     jute_frame_end(w, frame);
+}
+
+static void session_send_connect(struct session *s)
+{
+    struct jute_writer *w = &s->w;
+    jute_writer_reset(w);
+    put_connect_request(w, s->b->timeout_ms);
     if (w->failed || bufferevent_write(s->bev, w->buf, w->len) != 0)
         die("session %d: cannot queue the ConnectRequest", s->index);
     s->last_send_ns = now_ns();
@@ -1117,7 +1123,6 @@ static int32_t probe_read_frame(int fd, uint8_t **buf, size_t *cap)
 static bool probe_once(struct bench *b, struct jute_writer *w, int wait_ms, bool *timed_out,
                        char *why, size_t why_len)
 {
-    static const uint8_t zero_passwd[ZK_PASSWD_BYTES];
     uint8_t *buf = NULL;
     size_t cap = 0;
     bool ok = false;
@@ -1134,15 +1139,8 @@ static bool probe_once(struct bench *b, struct jute_writer *w, int wait_ms, bool
         goto out;
     }
     jute_writer_reset(w);
+    put_connect_request(w, b->timeout_ms);
     size_t frame = jute_frame_begin(w);
-    jute_write_int(w, 0);  /* protocolVersion */
-    jute_write_long(w, 0); /* lastZxidSeen */
-    jute_write_int(w, b->timeout_ms);
-    jute_write_long(w, 0); /* a new session */
-    jute_write_buffer(w, zero_passwd, ZK_PASSWD_BYTES);
-    jute_write_bool(w, false);
-    jute_frame_end(w, frame);
-    frame = jute_frame_begin(w);
     jute_write_int(w, 1);
     if (b->probe_write) {
         jute_write_int(w, ZK_OP_CREATE);
