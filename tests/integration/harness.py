@@ -560,30 +560,9 @@ def tls_files():
 
 
 def tls_four_letter(host, port, cmd, context, timeout=10.0):
-    """zkwire.four_letter over TLS: send the word, read until the server closes."""
-    if isinstance(cmd, str):
-        cmd = cmd.encode("ascii")
-    sock = socket.create_connection((host, port), timeout=timeout)
-    try:
-        sock = context.wrap_socket(sock, server_hostname=host)
-        sock.sendall(cmd)
-        deadline = time.monotonic() + timeout
-        out = bytearray()
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("4lw %r: server did not close" % cmd)
-            sock.settimeout(left)
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return bytes(out)
-    finally:
-        sock.close()
+    """zkwire.four_letter over TLS."""
+    return zkwire.four_letter(host, port, cmd, timeout,
+                              wrap=lambda sock: context.wrap_socket(sock, server_hostname=host))
 
 
 def _kazoo_tls_by_default():

@@ -656,12 +656,15 @@ def connect(host, port, timeout_ms=30000, **kw):
     return c
 
 
-def four_letter(host, port, cmd, timeout=10.0):
-    """Send a four-letter word and return the full raw response."""
+def four_letter(host, port, cmd, timeout=10.0, wrap=None):
+    """Send a four-letter word and return the full raw response (read until the server
+    closes). wrap, if given, turns the connected socket into another (TLS)."""
     if isinstance(cmd, str):
         cmd = cmd.encode("ascii")
     s = socket.create_connection((host, port), timeout=timeout)
     try:
+        if wrap is not None:
+            s = wrap(s)
         s.sendall(cmd)
         deadline = time.monotonic() + timeout
         out = bytearray()
